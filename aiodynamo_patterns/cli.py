@@ -1,0 +1,61 @@
+"""The ``aiodynamo-patterns`` command (also ``python -m aiodynamo_patterns``)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+from .embedded import EmbeddedDynamo, EmbeddedServerError
+from .errors import DynamoError
+from .session import DynamoSession
+
+__all__ = ["main"]
+
+
+@asynccontextmanager
+async def open_session(endpoint_url: str | None, region: str | None) -> AsyncIterator[DynamoSession]:
+    """A session on ``endpoint_url``, or on a freshly started embedded server when None."""
+    if endpoint_url is not None:
+        async with DynamoSession(endpoint_url=endpoint_url, region_name=region) as session:
+            yield session
+        return
+    async with EmbeddedDynamo() as server, server.session() as session:
+        yield session
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aiodynamo-patterns",
+        description="Production DynamoDB patterns for asyncio.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="walk the product exercise end to end")
+    demo.add_argument(
+        "--endpoint-url",
+        help="a DynamoDB(-compatible) endpoint; default: start the embedded moto server",
+    )
+    demo.add_argument("--region", default=None, help="AWS region (default: the AWS chain)")
+    demo.add_argument("--table", default="aiodynamo-patterns-demo", help="table name")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "demo":
+            from .demo import run_demo
+
+            asyncio.run(run_demo(args, open_session))
+        return 0
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (DynamoError, EmbeddedServerError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1

@@ -1,0 +1,328 @@
+"""Every error the library raises, and the one place DynamoDB failures are translated.
+
+The tree::
+
+    DynamoError                      root; carries operation, code, message, retryable, recommendation
+    ├── ValidationError              bad input (raised before sending) or DynamoDB's ValidationException
+    ├── ConditionFailed              a condition expression was false; ``item`` is the old item if known
+    │   ├── ItemAlreadyExists        create refused to overwrite
+    │   ├── VersionConflict          optimistic lock: the stored version is not the expected one
+    │   └── InsufficientStock        a stock decrease would go below zero
+    ├── ItemNotFound                 an update / stock change addressed an item that does not exist
+    ├── BatchIncomplete              unprocessed keys / items left when a batch's deadline passed
+    ├── TableNotFound                ResourceNotFoundException
+    ├── TransactionCanceled          ``reasons`` lists one CancellationReason per item
+    ├── AccessDenied                 credentials missing, expired or not allowed
+    ├── PoolTimeout                  waited longer than ``acquire_timeout`` for a request slot
+    ├── CircuitOpen                  the circuit breaker refuses calls while the endpoint is down
+    ├── OutcomeUnknown               a write may or may not have been applied
+    ├── SessionClosed                the session is not open
+    └── (retryable)
+        ├── Throttled                throughput exceeded / throttling / request limit
+        ├── TransactionConflict      another transaction touched the same item
+        ├── ServiceUnavailable       5xx, InternalServerError, ServiceUnavailable
+        └── TransportError           connection refused / reset, timeouts, corrupted responses
+
+botocore's exceptions never escape: :func:`translate_error` is the only function that looks at them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "AccessDenied",
+    "BatchIncomplete",
+    "CancellationReason",
+    "CircuitOpen",
+    "ConditionFailed",
+    "DynamoError",
+    "InsufficientStock",
+    "ItemAlreadyExists",
+    "ItemNotFound",
+    "OutcomeUnknown",
+    "PoolTimeout",
+    "ServiceUnavailable",
+    "SessionClosed",
+    "TableNotFound",
+    "Throttled",
+    "TransactionCanceled",
+    "TransactionConflict",
+    "TransportError",
+    "ValidationError",
+    "VersionConflict",
+    "translate_error",
+]
+
+
+class DynamoError(Exception):
+    """Root of every error the library raises."""
+
+    retryable: bool = False
+    recommendation: str = "Inspect the error code and message."
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        operation: str | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.operation = operation
+        self.code = code or type(self).__name__
+        self.request_id = request_id
+        self.status = status
+
+    def __str__(self) -> str:
+        where = f"{self.operation}: " if self.operation else ""
+        return f"{where}{self.message} [{self.code}]"
+
+
+class ValidationError(DynamoError):
+    """The request is malformed; ``field`` names the offending input when it is known."""
+
+    recommendation = "Fix the named field; the request was not sent or was refused as invalid."
+
+    def __init__(self, message: str, *, field: str | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("code", "ValidationException")
+        super().__init__(message, **kwargs)
+        self.field = field
+
+
+class ConditionFailed(DynamoError):
+    """A condition expression evaluated to false; nothing was written."""
+
+    recommendation = "Re-read the item and decide; retrying the same request will fail again."
+
+    def __init__(
+        self, message: str, *, item: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        kwargs.setdefault("code", "ConditionalCheckFailedException")
+        super().__init__(message, **kwargs)
+        self.item = dict(item) if item is not None else None
+
+
+class ItemAlreadyExists(ConditionFailed):
+    recommendation = "Use update_item, or create_item(..., overwrite=True) to replace it."
+
+
+class VersionConflict(ConditionFailed):
+    recommendation = "Another writer changed the item: re-read it and apply the change again."
+
+
+class InsufficientStock(ConditionFailed):
+    recommendation = "The stock is lower than the requested decrease; nothing was changed."
+
+
+class ItemNotFound(DynamoError):
+    recommendation = "Create the item first; updates never create items implicitly."
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        kwargs.setdefault("code", "ItemNotFound")
+        super().__init__(message, **kwargs)
+
+
+class BatchIncomplete(DynamoError):
+    """A batch call still had unprocessed keys or items when its deadline passed."""
+
+    retryable = True
+    recommendation = "The table is throttling the batch: retry later or raise its capacity."
+
+    def __init__(self, message: str, *, unprocessed: Sequence[Any] = (), **kwargs: Any) -> None:
+        kwargs.setdefault("code", "BatchIncomplete")
+        super().__init__(message, **kwargs)
+        self.unprocessed = list(unprocessed)
+
+
+class TableNotFound(DynamoError):
+    recommendation = "Create the table (ensure_product_table) or check the table name and region."
+
+
+@dataclass(frozen=True, slots=True)
+class CancellationReason:
+    """Why one item of a transaction was cancelled (``code`` is ``"None"`` for innocent items)."""
+
+    code: str
+    message: str | None = None
+    item: Mapping[str, Any] | None = None
+
+
+class TransactionCanceled(DynamoError):
+    recommendation = "Look at .reasons: the items whose code is not 'None' caused the cancellation."
+
+    def __init__(
+        self, message: str, *, reasons: Sequence[CancellationReason] = (), **kwargs: Any
+    ) -> None:
+        kwargs.setdefault("code", "TransactionCanceledException")
+        super().__init__(message, **kwargs)
+        self.reasons = list(reasons)
+
+
+class AccessDenied(DynamoError):
+    recommendation = "Check the AWS credential chain (env, profile, role) and the IAM policy."
+
+
+class PoolTimeout(DynamoError):
+    recommendation = "Raise max_concurrency or acquire_timeout, or offer less concurrent load."
+
+
+class CircuitOpen(DynamoError):
+    recommendation = "The endpoint is failing; the breaker will probe again after reset_timeout."
+
+
+class OutcomeUnknown(DynamoError):
+    recommendation = "The write may have been applied: re-read the item before acting again."
+
+
+class SessionClosed(DynamoError):
+    recommendation = "Use the session inside `async with DynamoSession(...)`."
+
+
+class Throttled(DynamoError):
+    retryable = True
+    recommendation = "Back off and retry; consider on-demand capacity or spreading hot keys."
+
+
+class TransactionConflict(DynamoError):
+    retryable = True
+    recommendation = "Retry: another transaction was working on one of the same items."
+
+
+class ServiceUnavailable(DynamoError):
+    retryable = True
+    recommendation = "Transient server error: retry with backoff."
+
+
+class TransportError(DynamoError):
+    """The request or its response was lost or corrupted on the way; it may have executed."""
+
+    retryable = True
+    recommendation = "Network trouble: retry idempotent requests; check the endpoint URL."
+
+
+_THROTTLING = {
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "Throttling",
+    "TooManyRequestsException",
+}
+_UNAVAILABLE = {"InternalServerError", "ServiceUnavailable", "InternalFailure", "ServiceUnavailableException"}
+_ACCESS = {
+    "AccessDeniedException",
+    "UnrecognizedClientException",
+    "InvalidSignatureException",
+    "ExpiredTokenException",
+    "MissingAuthenticationTokenException",
+    "IncompleteSignatureException",
+}
+
+
+def error_for_code(
+    code: str,
+    message: str,
+    *,
+    operation: str | None,
+    status: int | None = None,
+    request_id: str | None = None,
+    item: Mapping[str, Any] | None = None,
+    reasons: Sequence[CancellationReason] = (),
+) -> DynamoError:
+    """Map a DynamoDB error code (as found in the wire response) to the library's error class."""
+    common: dict[str, Any] = {"operation": operation, "code": code, "status": status,
+                              "request_id": request_id}
+    if code == "ConditionalCheckFailedException":
+        return ConditionFailed(message, item=item, **common)
+    if code == "TransactionCanceledException":
+        return TransactionCanceled(message, reasons=reasons, **common)
+    if code in _THROTTLING:
+        return Throttled(message, **common)
+    if code == "TransactionConflictException":
+        return TransactionConflict(message, **common)
+    if code in _UNAVAILABLE or (status is not None and status >= 500):
+        return ServiceUnavailable(message, **common)
+    if code == "ResourceNotFoundException":
+        return TableNotFound(message, **common)
+    if code in _ACCESS:
+        return AccessDenied(message, **common)
+    if code in {"ValidationException", "SerializationException"}:
+        return ValidationError(message, **common)
+    return DynamoError(message, **common)
+
+
+def translate_error(exc: BaseException, operation: str | None) -> DynamoError:
+    """Turn any failure of the transport or of DynamoDB into the library's typed error.
+
+    ``asyncio.CancelledError`` must never be passed here: callers let it propagate.
+    """
+    if isinstance(exc, DynamoError):
+        return exc
+    # Imported here so that the module tree stays importable without touching botocore at import.
+    import aiohttp
+    from botocore import exceptions as bce
+
+    if isinstance(exc, bce.ClientError):
+        return _from_client_error(exc, operation)
+    if isinstance(exc, bce.NoCredentialsError | bce.PartialCredentialsError):
+        return AccessDenied(str(exc), operation=operation, code="NoCredentials")
+    if isinstance(exc, bce.ParamValidationError):
+        return ValidationError(str(exc), operation=operation)
+    if isinstance(exc, bce.ChecksumError):
+        return TransportError(
+            f"response failed its CRC32 check and was discarded: {exc}",
+            operation=operation,
+            code="ChecksumMismatch",
+        )
+    if isinstance(exc, bce.ReadTimeoutError | bce.ConnectTimeoutError | TimeoutError):
+        return TransportError(f"timed out: {exc}", operation=operation, code="Timeout")
+    if isinstance(
+        exc,
+        bce.EndpointConnectionError
+        | bce.ConnectionClosedError
+        | bce.HTTPClientError
+        | aiohttp.ClientError
+        | ConnectionError,
+    ):
+        return TransportError(
+            f"connection failed: {exc}", operation=operation, code="ConnectionError"
+        )
+    if isinstance(exc, bce.BotoCoreError):
+        return DynamoError(str(exc), operation=operation, code=type(exc).__name__)
+    if isinstance(exc, asyncio.CancelledError):  # pragma: no cover - defensive
+        raise exc
+    return DynamoError(f"{type(exc).__name__}: {exc}", operation=operation, code="Unexpected")
+
+
+def _from_client_error(exc: Any, operation: str | None) -> DynamoError:
+    response: Mapping[str, Any] = exc.response
+    err = response.get("Error", {})
+    meta = response.get("ResponseMetadata", {})
+    code = str(err.get("Code", "Unknown"))
+    message = str(err.get("Message", "")) or code
+    status = meta.get("HTTPStatusCode")
+    request_id = meta.get("RequestId")
+    reasons: list[CancellationReason] = []
+    for raw in response.get("CancellationReasons", []) or []:
+        reasons.append(
+            CancellationReason(
+                code=str(raw.get("Code", "None")),
+                message=raw.get("Message"),
+                item=raw.get("Item"),
+            )
+        )
+    return error_for_code(
+        code,
+        message,
+        operation=operation,
+        status=status,
+        request_id=request_id,
+        item=response.get("Item"),
+        reasons=reasons,
+    )

@@ -1,0 +1,298 @@
+"""Pure builders for DynamoDB expressions and values. No I/O.
+
+Nothing a caller passes is ever pasted into an expression: every attribute name becomes a
+``#nK`` placeholder and every value a ``:vK`` placeholder, handed out by one
+:class:`Placeholders` allocator per request (a name used twice gets one placeholder).
+Conditions are ``boto3.dynamodb.conditions`` objects (``Key``, ``Attr``) rendered by boto3's own
+``ConditionExpressionBuilder``; updates are Python mappings of names to values or update actions.
+
+Numbers: ``int`` and ``Decimal`` are stored as given; ``float`` is stored as its shortest decimal
+repr (``0.1`` is stored as ``0.1``, not ``0.1000000000000000055...``); NaN and infinities are
+refused. Numbers read back are ``int`` when integral and ``Decimal`` otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.conditions import AttributeBase, ConditionBase, ConditionExpressionBuilder
+from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
+
+from .errors import ValidationError
+
+__all__ = [
+    "AppendToList",
+    "Increment",
+    "IfNotExists",
+    "Placeholders",
+    "Remove",
+    "UpdateAction",
+    "from_wire",
+    "item_from_wire",
+    "item_to_wire",
+    "to_wire",
+    "validate_name",
+]
+
+Wire = dict[str, Any]
+
+_MAX_NAME_BYTES = 65535
+# A document path as boto3 understands it: name segments separated by dots, list indices [n].
+_PATH = re.compile(r"^[^.\[\]]+(\[\d+\])*(\.[^.\[\]]+(\[\d+\])*)*$")
+_PLACEHOLDER = re.compile(r"#n\d+|:v\d+")
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+# ---------------------------------------------------------------------------------------------
+# names
+
+
+def validate_name(name: object, field: str) -> str:
+    """Return ``name`` if it can be a top-level attribute name, else raise ValidationError."""
+    if not isinstance(name, str):
+        raise ValidationError(
+            f"attribute name must be a str, got {type(name).__name__}", field=field
+        )
+    if not name:
+        raise ValidationError("attribute name must not be empty", field=field)
+    if len(name.encode("utf-8")) > _MAX_NAME_BYTES:
+        raise ValidationError("attribute name is longer than 65535 bytes", field=field)
+    return name
+
+
+def _validate_path(path: object, field: str) -> str:
+    name = validate_name(path, field)
+    if not _PATH.match(name):
+        raise ValidationError(f"{name!r} is not a valid attribute path", field=field)
+    return name
+
+
+# ---------------------------------------------------------------------------------------------
+# values
+
+
+def _normalise(value: Any, field: str) -> Any:
+    """Python value -> value boto3's TypeSerializer accepts (floats become exact Decimals)."""
+    if isinstance(value, bool) or value is None or isinstance(value, str | bytes | bytearray):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValidationError(f"{value!r} cannot be stored in DynamoDB", field=field)
+        return Decimal(repr(value))
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValidationError(f"{value!r} cannot be stored in DynamoDB", field=field)
+        return value
+    if isinstance(value, int | Binary):
+        return value
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            validate_name(k, f"{field}.{k}" if isinstance(k, str) else field)
+            out[k] = _normalise(v, f"{field}.{k}")
+        return out
+    if isinstance(value, set | frozenset):
+        if not value:
+            raise ValidationError("empty sets cannot be stored in DynamoDB", field=field)
+        return {_normalise(v, field) for v in value}
+    if isinstance(value, list | tuple):
+        return [_normalise(v, f"{field}[{i}]") for i, v in enumerate(value)]
+    raise ValidationError(f"unsupported type {type(value).__name__}", field=field)
+
+
+def to_wire(value: Any, field: str = "value") -> Wire:
+    """Serialise one Python value to DynamoDB JSON (``{"S": "x"}``), naming ``field`` on error."""
+    try:
+        return dict(_serializer.serialize(_normalise(value, field)))
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(str(exc), field=field) from None
+
+
+def item_to_wire(item: Mapping[str, Any], field: str = "item") -> dict[str, Wire]:
+    if not isinstance(item, Mapping):
+        raise ValidationError("an item must be a mapping of names to values", field=field)
+    return {validate_name(k, f"{field}.{k}"): to_wire(v, f"{field}.{k}") for k, v in item.items()}
+
+
+def _denormalise(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else value
+    if isinstance(value, dict):
+        return {k: _denormalise(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_denormalise(v) for v in value]
+    if isinstance(value, set):
+        return {_denormalise(v) for v in value}
+    if isinstance(value, Binary):
+        return value.value
+    return value
+
+
+def from_wire(value: Mapping[str, Any]) -> Any:
+    return _denormalise(_deserializer.deserialize(value))
+
+
+def item_from_wire(item: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    return {k: from_wire(v) for k, v in item.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# placeholders
+
+
+class Placeholders:
+    """Hands out ``#nK`` for names (reused per name) and ``:vK`` for values for one request."""
+
+    __slots__ = ("_by_name", "names", "values")
+
+    def __init__(self) -> None:
+        self.names: dict[str, str] = {}
+        self.values: dict[str, Wire] = {}
+        self._by_name: dict[str, str] = {}
+
+    def name(self, name: str) -> str:
+        placeholder = self._by_name.get(name)
+        if placeholder is None:
+            placeholder = f"#n{len(self.names)}"
+            self._by_name[name] = placeholder
+            self.names[placeholder] = name
+        return placeholder
+
+    def value(self, value: Any, field: str = "value") -> str:
+        placeholder = f":v{len(self.values)}"
+        self.values[placeholder] = to_wire(value, field)
+        return placeholder
+
+    def wire_value(self, wire: Wire) -> str:
+        placeholder = f":v{len(self.values)}"
+        self.values[placeholder] = wire
+        return placeholder
+
+    def condition(self, condition: object, field: str, *, key: bool = False) -> str:
+        """Render a boto3 condition object into this allocator's placeholders."""
+        if not isinstance(condition, ConditionBase):
+            raise ValidationError(
+                "must be a boto3.dynamodb.conditions object (Key(...) / Attr(...)), "
+                f"not {type(condition).__name__}; strings are never pasted into expressions",
+                field=field,
+            )
+        _check_condition_names(condition, field)
+        built = ConditionExpressionBuilder().build_expression(condition, is_key_condition=key)
+        mapping: dict[str, str] = {}
+        for ph, name in built.attribute_name_placeholders.items():
+            mapping[ph] = self.name(name)
+        for ph, val in built.attribute_value_placeholders.items():
+            mapping[ph] = self.value(val, field)
+        return _PLACEHOLDER.sub(lambda m: mapping[m.group(0)], built.condition_expression)
+
+    def path(self, path: str, field: str) -> str:
+        """A document path (``a.b[0]``) with every name segment as a placeholder."""
+        _validate_path(path, field)
+        parts = re.split(r"(\.|\[\d+\])", path)
+        return "".join(
+            p if (p == "." or p.startswith("[")) else self.name(p) for p in parts if p
+        )
+
+    def apply(self, params: dict[str, Any]) -> dict[str, Any]:
+        if self.names:
+            params["ExpressionAttributeNames"] = dict(self.names)
+        if self.values:
+            params["ExpressionAttributeValues"] = dict(self.values)
+        return params
+
+
+def _check_condition_names(condition: ConditionBase, field: str) -> None:
+    for value in condition.get_expression()["values"]:
+        if isinstance(value, ConditionBase):
+            _check_condition_names(value, field)
+        elif isinstance(value, AttributeBase):
+            _validate_path(value.name, f"{field}.{value.name}")
+
+
+def projection(ph: Placeholders, attributes: Sequence[str] | None, field: str) -> str | None:
+    if attributes is None:
+        return None
+    if isinstance(attributes, str) or not attributes:
+        raise ValidationError("projection must be a non-empty list of attribute paths", field=field)
+    return ", ".join(ph.path(a, f"{field}[{i}]") for i, a in enumerate(attributes))
+
+
+# ---------------------------------------------------------------------------------------------
+# update actions
+
+
+class UpdateAction:
+    """Base of the non-plain values accepted in an ``updates`` mapping."""
+
+    __slots__ = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Increment(UpdateAction):
+    """``SET a = a + :d`` (atomic); ``Increment(-1)`` decrements. Missing attributes start at 0."""
+
+    by: int | float | Decimal = 1
+
+
+@dataclass(frozen=True, slots=True)
+class IfNotExists(UpdateAction):
+    """``SET a = if_not_exists(a, :v)``: set only when the attribute is absent."""
+
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class AppendToList(UpdateAction):
+    """``SET a = list_append(if_not_exists(a, :empty), :items)``."""
+
+    items: Sequence[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Remove(UpdateAction):
+    """``REMOVE a``."""
+
+
+def update_expression(
+    ph: Placeholders, updates: Mapping[str, Any], *, forbidden: Iterable[str] = ()
+) -> str:
+    """Build ``SET ... REMOVE ...`` from ``{name: value | UpdateAction}``; names are literal."""
+    if not isinstance(updates, Mapping) or not updates:
+        raise ValidationError("updates must be a non-empty mapping", field="updates")
+    forbidden_set = set(forbidden)
+    sets: list[str] = []
+    removes: list[str] = []
+    for name, value in updates.items():
+        field = f"updates.{name}"
+        validate_name(name, field)
+        if name in forbidden_set:
+            raise ValidationError("key attributes cannot be updated", field=field)
+        n = ph.name(name)
+        if isinstance(value, Remove):
+            removes.append(n)
+        elif isinstance(value, Increment):
+            if isinstance(value.by, bool) or not isinstance(value.by, int | float | Decimal):
+                raise ValidationError("Increment takes a number", field=field)
+            zero = ph.value(0, field)
+            sets.append(f"{n} = if_not_exists({n}, {zero}) + {ph.value(value.by, field)}")
+        elif isinstance(value, IfNotExists):
+            sets.append(f"{n} = if_not_exists({n}, {ph.value(value.value, field)})")
+        elif isinstance(value, AppendToList):
+            empty = ph.value([], field)
+            items = ph.value(list(value.items), field)
+            sets.append(f"{n} = list_append(if_not_exists({n}, {empty}), {items})")
+        else:
+            sets.append(f"{n} = {ph.value(value, field)}")
+    clauses = []
+    if sets:
+        clauses.append("SET " + ", ".join(sets))
+    if removes:
+        clauses.append("REMOVE " + ", ".join(removes))
+    return " ".join(clauses)

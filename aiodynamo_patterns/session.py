@@ -1,0 +1,281 @@
+"""DynamoSession: one aiobotocore client, one semaphore, one choke point for every request.
+
+``await session.call("GetItem", params)`` is the only way a request reaches DynamoDB. It runs the
+request through the session's layers (retry, breaker, cache, metrics, ...) down to the innermost
+call, which holds one semaphore slot per attempt (never across a backoff sleep), calls the shared
+client, and translates every failure into the library's errors.
+
+The aiohttp connector behind the client is sized to ``max_concurrency``, so the semaphore is the
+real bound: no request waits in a hidden second pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from collections.abc import Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+import aioboto3
+from aiobotocore.config import AioConfig
+from botocore import xform_name
+
+from .clock import Clock, SystemClock
+from .errors import DynamoError, PoolTimeout, SessionClosed, ValidationError, translate_error
+from .pipeline import READ_OPERATIONS, Call, Layer, Request, Result, compose
+
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodb import DynamoDBClient
+
+__all__ = ["DynamoSession", "PoolStats"]
+
+logger = logging.getLogger("aiodynamo_patterns")
+
+
+class _State(enum.Enum):
+    UNOPENED = "unopened"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class PoolStats:
+    max_concurrency: int
+    in_flight: int
+    peak_in_flight: int
+    waiting: int
+    total_requests: int
+    acquire_timeouts: int
+    total_wait_seconds: float
+    max_wait_seconds: float
+
+    @property
+    def utilization_percent(self) -> float:
+        return 100.0 * self.in_flight / self.max_concurrency
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {
+            "max_concurrency": self.max_concurrency,
+            "in_flight": self.in_flight,
+            "peak_in_flight": self.peak_in_flight,
+            "waiting": self.waiting,
+            "total_requests": self.total_requests,
+            "acquire_timeouts": self.acquire_timeouts,
+            "total_wait_seconds": self.total_wait_seconds,
+            "max_wait_seconds": self.max_wait_seconds,
+            "utilization_percent": self.utilization_percent,
+        }
+
+
+class DynamoSession:
+    """An open connection to one DynamoDB endpoint, shared by every repository coroutine.
+
+    Endpoint, region and credentials default to the standard AWS chain (environment, config
+    files, instance roles); pass ``endpoint_url`` for DynamoDB Local, moto, dynalite or any
+    compatible endpoint. Use as ``async with DynamoSession(...) as session:``.
+    """
+
+    def __init__(
+        self,
+        *,
+        endpoint_url: str | None = None,
+        region_name: str | None = None,
+        aws_access_key_id: str | None = None,
+        aws_secret_access_key: str | None = None,
+        aws_session_token: str | None = None,
+        profile_name: str | None = None,
+        max_concurrency: int = 64,
+        acquire_timeout: float = 10.0,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 10.0,
+        layers: Sequence[Layer] | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        if not isinstance(max_concurrency, int) or max_concurrency < 1:
+            raise ValidationError("must be a positive int", field="max_concurrency")
+        if acquire_timeout <= 0:
+            raise ValidationError("must be positive", field="acquire_timeout")
+        self.endpoint_url = endpoint_url
+        self.clock: Clock = clock or SystemClock()
+        self.max_concurrency = max_concurrency
+        self.acquire_timeout = acquire_timeout
+        self._aio_session = aioboto3.Session(
+            aws_access_key_id=aws_access_key_id,
+            aws_secret_access_key=aws_secret_access_key,
+            aws_session_token=aws_session_token,
+            region_name=region_name,
+            profile_name=profile_name,
+        )
+        self._config = AioConfig(
+            max_pool_connections=max_concurrency,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            # One attempt, and "legacy" because "standard" mode hands back a response whose
+            # x-amz-crc32 does not match as a success; legacy raises ChecksumError. The
+            # library's retry layer is the only retry policy.
+            retries={"mode": "legacy", "total_max_attempts": 1},
+            user_agent_extra="aiodynamo-patterns",
+        )
+        self._layers: list[Layer] = list(layers or ())
+        self._state = _State.UNOPENED
+        self._stack: AsyncExitStack | None = None
+        self._client: DynamoDBClient | None = None
+        self._semaphore = asyncio.Semaphore(max_concurrency)
+        self._methods: dict[str, Any] = {}
+        self._call: Call = compose(self._layers, self._send)
+        self._in_flight = 0
+        self._peak = 0
+        self._waiting = 0
+        self._total = 0
+        self._timeouts = 0
+        self._wait_total = 0.0
+        self._wait_max = 0.0
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        if self._state is not _State.UNOPENED:
+            raise SessionClosed(f"a DynamoSession can be opened once; it is {self._state.value}")
+        stack = AsyncExitStack()
+        try:
+            self._client = await stack.enter_async_context(
+                self._aio_session.client(
+                    "dynamodb", endpoint_url=self.endpoint_url, config=self._config
+                )
+            )
+        except BaseException:
+            await stack.aclose()
+            raise
+        self._stack = stack
+        self._state = _State.OPEN
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the client and its connections. Safe to call more than once."""
+        if self._state is _State.CLOSED:
+            return
+        self._state = _State.CLOSED
+        stack, self._stack, self._client = self._stack, None, None
+        if stack is not None:
+            await stack.aclose()
+
+    @property
+    def is_open(self) -> bool:
+        return self._state is _State.OPEN
+
+    @property
+    def client(self) -> DynamoDBClient:
+        """The shared aiobotocore client, for control-plane calls the library does not wrap."""
+        if self._client is None:
+            raise SessionClosed("the session is not open")
+        return self._client
+
+    @property
+    def region_name(self) -> str | None:
+        return self._client.meta.region_name if self._client is not None else None
+
+    # -- the choke point ------------------------------------------------------------------
+
+    def add_layer(self, layer: Layer, *, outermost: bool = False) -> None:
+        """Add a layer (innermost of the existing ones unless ``outermost``)."""
+        if outermost:
+            self._layers.insert(0, layer)
+        else:
+            self._layers.append(layer)
+        self._call = compose(self._layers, self._send)
+
+    @property
+    def layers(self) -> tuple[Layer, ...]:
+        return tuple(self._layers)
+
+    async def call(
+        self, operation: str, params: dict[str, Any], *, idempotent: bool | None = None
+    ) -> Result:
+        """Send one DynamoDB request (wire name and wire parameters) through every layer.
+
+        ``idempotent`` says whether resending after an unknown outcome is safe; by default only
+        reads are.
+        """
+        if idempotent is None:
+            idempotent = operation in READ_OPERATIONS
+        return await self._call(Request(operation, params, idempotent))
+
+    async def _send(self, request: Request) -> Result:
+        client = self._client
+        if client is None:
+            raise SessionClosed("the session is not open", operation=request.operation)
+        method = self._methods.get(request.operation)
+        if method is None:
+            method = getattr(client, xform_name(request.operation), None)
+            if method is None:
+                raise ValidationError(
+                    f"unknown DynamoDB operation {request.operation!r}", field="operation"
+                )
+            self._methods[request.operation] = method
+        await self._acquire(request.operation)
+        self._in_flight += 1
+        self._total += 1
+        if self._in_flight > self._peak:
+            self._peak = self._in_flight
+        try:
+            response: Result = await method(**request.params)
+        except asyncio.CancelledError:
+            raise
+        except DynamoError:
+            raise
+        except Exception as exc:
+            raise translate_error(exc, request.operation) from None
+        finally:
+            self._in_flight -= 1
+            self._semaphore.release()
+        return response
+
+    async def _acquire(self, operation: str) -> None:
+        if not self._semaphore.locked():
+            await self._semaphore.acquire()  # immediate: no wait to account for
+            return
+        self._waiting += 1
+        started = self.clock.now()
+        try:
+            async with asyncio.timeout(self.acquire_timeout):
+                await self._semaphore.acquire()
+        except TimeoutError:
+            self._timeouts += 1
+            raise PoolTimeout(
+                f"no request slot free after {self.acquire_timeout:g}s "
+                f"({self.max_concurrency} in flight)",
+                operation=operation,
+            ) from None
+        finally:
+            self._waiting -= 1
+            waited = self.clock.now() - started
+            self._wait_total += waited
+            self._wait_max = max(self._wait_max, waited)
+
+    def stats(self) -> PoolStats:
+        return PoolStats(
+            max_concurrency=self.max_concurrency,
+            in_flight=self._in_flight,
+            peak_in_flight=self._peak,
+            waiting=self._waiting,
+            total_requests=self._total,
+            acquire_timeouts=self._timeouts,
+            total_wait_seconds=self._wait_total,
+            max_wait_seconds=self._wait_max,
+        )
+
+    def __repr__(self) -> str:
+        where = self.endpoint_url or "aws"
+        return f"<DynamoSession {self._state.value} {where} max_concurrency={self.max_concurrency}>"

@@ -16,7 +16,9 @@ __all__ = ["main"]
 
 
 @asynccontextmanager
-async def open_session(endpoint_url: str | None, region: str | None) -> AsyncIterator[DynamoSession]:
+async def open_session(
+    endpoint_url: str | None, region: str | None
+) -> AsyncIterator[DynamoSession]:
     """A session on ``endpoint_url``, or on a freshly started embedded server when None."""
     if endpoint_url is not None:
         async with DynamoSession(endpoint_url=endpoint_url, region_name=region) as session:

@@ -59,8 +59,10 @@ async def _repository(products: ProductRepository) -> None:
     pid = product["product_id"]
     again = await products.get_product(pid)
     assert again is not None
-    say(f"   created {pid[:20]}... price={again['price']} stock={again['stock']} "
-        f"version={again['version']}")
+    say(
+        f"   created {pid[:20]}... price={again['price']} stock={again['stock']} "
+        f"version={again['version']}"
+    )
     say(f"   reserved-word attributes kept: status={again['status']!r} size={again['size']!r}")
     say(f"   placeholder-looking value stored literally: {again['note']!r}")
 
@@ -78,8 +80,10 @@ async def _atomic_stock(products: ProductRepository) -> None:
     refused = sum(1 for o in outcomes if isinstance(o, InsufficientStock))
     final = await products.get_product(pid, consistent=True)
     assert final is not None
-    say(f"   50 concurrent decreases on stock 20: {ok} applied, {refused} refused "
-        f"(InsufficientStock), final stock {final['stock']}")
+    say(
+        f"   50 concurrent decreases on stock 20: {ok} applied, {refused} refused "
+        f"(InsufficientStock), final stock {final['stock']}"
+    )
     ghost = f"PRODUCT#{uuid.uuid4().hex}"
     try:
         await products.update_product_stock(ghost, -1)

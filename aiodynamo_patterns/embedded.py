@@ -26,12 +26,19 @@ import sys
 import threading
 from collections.abc import Iterable
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypedDict
 
 __all__ = ["DUMMY_CREDENTIALS", "EmbeddedDynamo", "EmbeddedServerError"]
 
+
+class Credentials(TypedDict):
+    aws_access_key_id: str
+    aws_secret_access_key: str
+    region_name: str
+
+
 #: For the local server only. moto accepts any key; these are not secrets.
-DUMMY_CREDENTIALS = {
+DUMMY_CREDENTIALS: Credentials = {
     "aws_access_key_id": "testing",
     "aws_secret_access_key": "testing",
     "region_name": "us-east-1",
@@ -59,8 +66,8 @@ class EmbeddedDynamo:
         return f"http://{self.host}:{self.port}"
 
     @property
-    def credentials(self) -> dict[str, str]:
-        return dict(DUMMY_CREDENTIALS)
+    def credentials(self) -> Credentials:
+        return Credentials(**DUMMY_CREDENTIALS)
 
     def session(self, **kwargs: Any) -> Any:
         """A :class:`DynamoSession` bound to this server (keyword arguments pass through)."""
@@ -82,8 +89,15 @@ class EmbeddedDynamo:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         env["PYTHONUNBUFFERED"] = "1"
         proc = subprocess.Popen(
-            [sys.executable, "-m", "aiodynamo_patterns.embedded", "--host", self.host,
-             "--port", str(self.port)],
+            [
+                sys.executable,
+                "-m",
+                "aiodynamo_patterns.embedded",
+                "--host",
+                self.host,
+                "--port",
+                str(self.port),
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             stdin=subprocess.DEVNULL,
@@ -96,7 +110,7 @@ class EmbeddedDynamo:
             proc.wait()
             _close_pipe(proc)
             raise EmbeddedServerError(f"moto server did not start (said {line.strip()!r})")
-        self.port = int(line[len(_READY):].strip())
+        self.port = int(line[len(_READY) :].strip())
         self._proc = proc
 
     def stop(self) -> None:

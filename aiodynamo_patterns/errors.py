@@ -214,7 +214,12 @@ _THROTTLING = {
     "Throttling",
     "TooManyRequestsException",
 }
-_UNAVAILABLE = {"InternalServerError", "ServiceUnavailable", "InternalFailure", "ServiceUnavailableException"}
+_UNAVAILABLE = {
+    "InternalServerError",
+    "ServiceUnavailable",
+    "InternalFailure",
+    "ServiceUnavailableException",
+}
 _ACCESS = {
     "AccessDeniedException",
     "UnrecognizedClientException",
@@ -236,8 +241,12 @@ def error_for_code(
     reasons: Sequence[CancellationReason] = (),
 ) -> DynamoError:
     """Map a DynamoDB error code (as found in the wire response) to the library's error class."""
-    common: dict[str, Any] = {"operation": operation, "code": code, "status": status,
-                              "request_id": request_id}
+    common: dict[str, Any] = {
+        "operation": operation,
+        "code": code,
+        "status": status,
+        "request_id": request_id,
+    }
     if code == "ConditionalCheckFailedException":
         return ConditionFailed(message, item=item, **common)
     if code == "TransactionCanceledException":

@@ -196,9 +196,7 @@ class Placeholders:
         """A document path (``a.b[0]``) with every name segment as a placeholder."""
         _validate_path(path, field)
         parts = re.split(r"(\.|\[\d+\])", path)
-        return "".join(
-            p if (p == "." or p.startswith("[")) else self.name(p) for p in parts if p
-        )
+        return "".join(p if (p == "." or p.startswith("[")) else self.name(p) for p in parts if p)
 
     def apply(self, params: dict[str, Any]) -> dict[str, Any]:
         if self.names:

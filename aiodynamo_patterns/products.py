@@ -28,7 +28,11 @@ _DETAILS = "DETAILS"
 
 
 def _product_key(product_id: object) -> dict[str, str]:
-    if not isinstance(product_id, str) or not product_id.startswith("PRODUCT#") or len(product_id) <= 8:
+    if (
+        not isinstance(product_id, str)
+        or not product_id.startswith("PRODUCT#")
+        or len(product_id) <= 8
+    ):
         raise ValidationError("product ids look like 'PRODUCT#<hex>'", field="product_id")
     return {"PK": product_id, "SK": _DETAILS}
 
@@ -51,7 +55,9 @@ def _validate(data: Mapping[str, Any]) -> dict[str, Any]:
         raise ValidationError("must be a non-empty string of at most 200 characters", field="name")
     category = data["category"]
     if not isinstance(category, str) or not category.strip() or len(category) > 100:
-        raise ValidationError("must be a non-empty string of at most 100 characters", field="category")
+        raise ValidationError(
+            "must be a non-empty string of at most 100 characters", field="category"
+        )
     price = data["price"]
     if isinstance(price, bool) or not isinstance(price, int | float | Decimal):
         raise ValidationError("must be a number", field="price")

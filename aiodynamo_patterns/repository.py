@@ -291,11 +291,15 @@ class Repository:
         ):
             raise ValidationError("expected_version must be an int", field="expected_version")
         ph = Placeholders()
-        full = {**updates, "updated_at": utc_now_iso(), "version": Increment(1)} if isinstance(
-            updates, Mapping
-        ) else updates
+        full = (
+            {**updates, "updated_at": utc_now_iso(), "version": Increment(1)}
+            if isinstance(updates, Mapping)
+            else updates
+        )
         expression = update_expression(ph, full, forbidden=self.key_names)
-        version_cond = Attr("version").eq(expected_version) if expected_version is not None else None
+        version_cond = (
+            Attr("version").eq(expected_version) if expected_version is not None else None
+        )
         cond = _all_of(None if create else self._exists(), version_cond, condition)
         params: dict[str, Any] = {
             "TableName": self.table_name,
@@ -328,7 +332,9 @@ class Repository:
             "Key": self._key(key),
             "ReturnValues": "ALL_OLD",
         }
-        version_cond = Attr("version").eq(expected_version) if expected_version is not None else None
+        version_cond = (
+            Attr("version").eq(expected_version) if expected_version is not None else None
+        )
         cond = _all_of(version_cond, condition)
         ph = Placeholders()
         if cond is not None:
@@ -361,7 +367,9 @@ class Repository:
         params: dict[str, Any] = {"TableName": self.table_name}
         ph = Placeholders()
         if key_condition is not None:
-            params["KeyConditionExpression"] = ph.condition(key_condition, "key_condition", key=True)
+            params["KeyConditionExpression"] = ph.condition(
+                key_condition, "key_condition", key=True
+            )
         if filter is not None:
             params["FilterExpression"] = ph.condition(filter, "filter")
         proj = _projection(ph, projection)
@@ -409,8 +417,14 @@ class Repository:
     ) -> Page:
         """One page of ``Key("PK").eq(...) & Key("SK").begins_with(...)``-style queries."""
         params = self._read_params(
-            key_condition=key_condition, index=index, filter=filter, projection=projection,
-            limit=limit, start_key=start_key, consistent=consistent, descending=descending,
+            key_condition=key_condition,
+            index=index,
+            filter=filter,
+            projection=projection,
+            limit=limit,
+            start_key=start_key,
+            consistent=consistent,
+            descending=descending,
         )
         return await self._page("Query", params)
 
@@ -427,8 +441,14 @@ class Repository:
     ) -> AsyncIterator[Item]:
         """Every matching item, following ``LastEvaluatedKey`` page after page."""
         params = self._read_params(
-            key_condition=key_condition, index=index, filter=filter, projection=projection,
-            limit=page_size, start_key=None, consistent=consistent, descending=descending,
+            key_condition=key_condition,
+            index=index,
+            filter=filter,
+            projection=projection,
+            limit=page_size,
+            start_key=None,
+            consistent=consistent,
+            descending=descending,
         )
         async for item in self._all("Query", params):
             yield item
@@ -444,8 +464,13 @@ class Repository:
         consistent: bool = False,
     ) -> Page:
         params = self._read_params(
-            key_condition=None, index=index, filter=filter, projection=projection,
-            limit=limit, start_key=start_key, consistent=consistent,
+            key_condition=None,
+            index=index,
+            filter=filter,
+            projection=projection,
+            limit=limit,
+            start_key=start_key,
+            consistent=consistent,
         )
         return await self._page("Scan", params)
 
@@ -458,8 +483,13 @@ class Repository:
         index: str | None = None,
     ) -> AsyncIterator[Item]:
         params = self._read_params(
-            key_condition=None, index=index, filter=filter, projection=projection,
-            limit=page_size, start_key=None, consistent=False,
+            key_condition=None,
+            index=index,
+            filter=filter,
+            projection=projection,
+            limit=page_size,
+            start_key=None,
+            consistent=False,
         )
         async for item in self._all("Scan", params):
             yield item
@@ -630,9 +660,7 @@ class Repository:
                 body["Key"] = key
                 kind = "ConditionCheck"
             else:
-                raise ValidationError(
-                    f"unknown action {type(action).__name__}", field=field
-                )
+                raise ValidationError(f"unknown action {type(action).__name__}", field=field)
             _no_duplicate(seen, table + "\x00" + _canonical(key), field)
             if action.condition is not None:
                 body["ConditionExpression"] = ph.condition(action.condition, f"{field}.condition")
@@ -674,4 +702,3 @@ async def _gather_all(coros: Sequence[Any]) -> list[Any]:
     except BaseExceptionGroup as group:
         raise group.exceptions[0] from None
     return [t.result() for t in tasks]
-

@@ -1,0 +1,73 @@
+"""The command line: the demo runs end to end; trouble is one line on stderr, not a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+
+def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    return subprocess.run(
+        [sys.executable, "-m", "aiodynamo_patterns", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+
+
+def test_demo_on_embedded_server() -> None:
+    """`demo` starts moto, walks the exercise and reports the atomic-stock outcome exactly."""
+    result = run("demo")
+    assert result.returncode == 0, result.stderr
+    assert "20 applied, 30 refused (InsufficientStock), final stock 0" in result.stdout
+    assert "ItemNotFound, item created: False" in result.stdout
+    assert "pages of [5, 5, 2]" in result.stdout
+
+
+def test_demo_against_existing_endpoint(ddb_endpoint: str) -> None:
+    """`demo --endpoint-url` uses the given endpoint and can run twice on the same table."""
+    env_creds = ("--region", "us-east-1")
+    for _ in range(2):
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "aiodynamo_patterns",
+                "demo",
+                "--endpoint-url",
+                ddb_endpoint,
+                *env_creds,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"},
+        )
+        assert result.returncode == 0, result.stderr
+        assert ddb_endpoint in result.stdout
+
+
+def test_unreachable_endpoint_is_one_line() -> None:
+    """An endpoint nobody listens on exits 1 with a one-line message and no traceback."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "aiodynamo_patterns",
+            "demo",
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+            "--region",
+            "us-east-1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"},
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr

@@ -146,9 +146,18 @@ class _CachingSession:
 
     # -- metrics hook ---------------------------------------------------------------------
 
-    def _record(self, hit: bool, started: float, n: int = 1) -> None:
+    def _recorder(self) -> Callable[[str, bool, float], None] | None:
         metrics = self._metrics or getattr(self._session, "metrics", None)
         record = getattr(metrics, "record_cache", None)
+        return record if callable(record) else None
+
+    def _record(
+        self,
+        record: Callable[[str, bool, float], None] | None,
+        hit: bool,
+        started: float,
+        n: int = 1,
+    ) -> None:
         if record is None:
             return
         latency = self._session.clock.now() - started
@@ -164,7 +173,8 @@ class _CachingSession:
         if params.get("ConsistentRead"):
             self._cache.count_bypassed()
             return await self._session.call("GetItem", params)
-        started = self._session.clock.now()
+        record = self._recorder()
+        started = self._session.clock.now() if record is not None else 0.0
         key = _canonical(params["Key"])
         projection = canonical_projection(
             params.get("ProjectionExpression"), params.get("ExpressionAttributeNames")
@@ -177,7 +187,7 @@ class _CachingSession:
             return item
 
         outcome = await self._cache.get(self._table, key, projection, fetch)
-        self._record(outcome.source == "hit", started)
+        self._record(record, outcome.source == "hit", started)
         # The repository only reads the wire item (item_from_wire builds new objects), so the
         # cached dict is handed out as it is.
         return {"Item": outcome.value} if outcome.value is not None else {}
@@ -188,7 +198,8 @@ class _CachingSession:
         if request.get("ConsistentRead"):
             self._cache.count_bypassed(len(request.get("Keys", [])))
             return await self._session.call("BatchGetItem", params)
-        started = self._session.clock.now()
+        record = self._recorder()
+        started = self._session.clock.now() if record is not None else 0.0
         projection = canonical_projection(
             request.get("ProjectionExpression"), request.get("ExpressionAttributeNames")
         )
@@ -209,7 +220,7 @@ class _CachingSession:
                 missing[key] = wire_key
         hits = len(request["Keys"]) - len(joined) - len(missing)
         if hits:
-            self._record(True, started, hits)
+            self._record(record, True, started, hits)
         unprocessed: dict[str, Any] = {}
         if missing:
             self._cache.count_miss(len(missing))
@@ -219,7 +230,7 @@ class _CachingSession:
             if item is not None:
                 found.append(item)
         if missing or joined:
-            self._record(False, started, len(missing) + len(joined))
+            self._record(record, False, started, len(missing) + len(joined))
         response: Result = {"Responses": {table: found}}
         if unprocessed:
             response["UnprocessedKeys"] = unprocessed

@@ -30,6 +30,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, Self, TypeVar, cast
 
 from .cache import WHOLE_ITEM, CacheStats, ItemKey, ReadCache, WireItem
+from .clock import Clock
 from .pipeline import READ_OPERATIONS, Result
 from .products import ProductRepository
 from .repository import Repository, _canonical
@@ -134,11 +135,16 @@ class _CachingSession:
                 return await self._batch_get(params)
         if operation in READ_OPERATIONS or operation.startswith(("Describe", "List", "Get")):
             return await self._session.call(operation, params, idempotent=idempotent)
-        keys = written_keys(operation, params, self._key_names)
+        keys: list[ItemKey] | None = None
+        if operation in _ITEM_WRITES:
+            try:
+                keys = written_keys(operation, params, self._key_names)
+            except (KeyError, TypeError, AttributeError):
+                keys = None  # a shape we cannot read: forget everything instead
         try:
             return await self._session.call(operation, params, idempotent=idempotent)
         finally:
-            if operation in _ITEM_WRITES:
+            if keys is not None:
                 self._cache.invalidate_many(keys)
             else:
                 logger.debug("read cache cleared after %s", operation)
@@ -321,7 +327,7 @@ class CachedRepository:
         negative_ttl: float | None = None,
         jitter: float = 0.0,
         consistent_fill: bool = True,
-        clock: Any = None,
+        clock: Clock | None = None,
         cache: ReadCache | None = None,
         metrics: CacheMetrics | None = None,
     ) -> None:

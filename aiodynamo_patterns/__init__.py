@@ -9,7 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from .backoff import Backoff
 from .cache import CacheStats, ReadCache
-from .cached_repository import CachedRepository, CacheMetrics
+from .cached_repository import CachedRepository, CacheInvalidationLayer, CacheMetrics
 from .clock import Clock, SystemClock
 from .embedded import EmbeddedDynamo
 from .errors import (
@@ -58,6 +58,7 @@ __all__ = [
     "AppendToList",
     "Backoff",
     "BatchIncomplete",
+    "CacheInvalidationLayer",
     "CacheMetrics",
     "CacheStats",
     "CachedRepository",

@@ -14,6 +14,11 @@ and the view sees each of its requests on the wire:
   whole cache, to be safe.
 * ``ConsistentRead`` requests bypass the cache.
 
+Writes sent through the same session by other repositories invalidate too: the first
+CachedRepository on a session installs one :class:`CacheInvalidationLayer` there, which every
+cached repository of that session registers with (weakly). Writes from other sessions or
+processes are seen once the TTL has passed.
+
 Misses are filled with strongly consistent reads by default (``consistent_fill=True``): with an
 eventually consistent fill, DynamoDB may answer a read sent just after a write with the value from
 before it, and the cache would then keep that for a whole TTL.
@@ -25,20 +30,21 @@ import asyncio
 import copy
 import logging
 import re
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, Self, TypeVar, cast
 
 from .cache import WHOLE_ITEM, CacheStats, ItemKey, ReadCache, WireItem
 from .clock import Clock
-from .pipeline import READ_OPERATIONS, Result
+from .pipeline import READ_OPERATIONS, Call, Request, Result
 from .products import ProductRepository
 from .repository import Repository, _canonical
 
 if TYPE_CHECKING:
     from .session import DynamoSession
 
-__all__ = ["CacheMetrics", "CachedRepository"]
+__all__ = ["CacheInvalidationLayer", "CacheMetrics", "CachedRepository"]
 
 logger = logging.getLogger("aiodynamo_patterns")
 
@@ -102,6 +108,43 @@ def written_keys(
     return keys
 
 
+def _is_read(operation: str) -> bool:
+    return operation in READ_OPERATIONS or operation.startswith(("Describe", "List", "Get"))
+
+
+class CacheInvalidationLayer:
+    """Session layer: a write sent through the session by ANY repository invalidates the caches.
+
+    A :class:`CachedRepository` installs one on its session (once per session, shared by every
+    cached repository on it, which it holds weakly), so a write made through a plain repository
+    on the same session does not leave a cached repository serving the old value.
+    """
+
+    def __init__(self) -> None:
+        self._views: weakref.WeakSet[_CachingSession] = weakref.WeakSet()
+
+    @classmethod
+    def install(cls, session: DynamoSession) -> CacheInvalidationLayer:
+        for layer in session.layers:
+            if isinstance(layer, cls):
+                return layer
+        layer = cls()
+        session.add_layer(layer)
+        return layer
+
+    def register(self, view: _CachingSession) -> None:
+        self._views.add(view)
+
+    async def __call__(self, request: Request, call_next: Call) -> Result:
+        if _is_read(request.operation) or not self._views:
+            return await call_next(request)
+        try:
+            return await call_next(request)
+        finally:
+            for view in list(self._views):
+                view.after_write(request.operation, request.params)
+
+
 class _CachingSession:
     """The real session, except that reads of the cached table go through the cache."""
 
@@ -133,22 +176,25 @@ class _CachingSession:
             tables = params.get("RequestItems", {})
             if list(tables) == [self._table]:
                 return await self._batch_get(params)
-        if operation in READ_OPERATIONS or operation.startswith(("Describe", "List", "Get")):
+        if _is_read(operation):
             return await self._session.call(operation, params, idempotent=idempotent)
-        keys: list[ItemKey] | None = None
+        try:
+            return await self._session.call(operation, params, idempotent=idempotent)
+        finally:
+            self.after_write(operation, params)
+
+    def after_write(self, operation: str, params: Mapping[str, Any]) -> None:
+        """Invalidate what a write (sent, failed or cancelled) may have changed."""
         if operation in _ITEM_WRITES:
             try:
                 keys = written_keys(operation, params, self._key_names)
             except (KeyError, TypeError, AttributeError):
-                keys = None  # a shape we cannot read: forget everything instead
-        try:
-            return await self._session.call(operation, params, idempotent=idempotent)
-        finally:
-            if keys is not None:
-                self._cache.invalidate_many(keys)
+                pass  # a shape we cannot read: forget everything instead
             else:
-                logger.debug("read cache cleared after %s", operation)
-                self._cache.clear()
+                self._cache.invalidate_many(keys)
+                return
+        logger.debug("read cache cleared after %s", operation)
+        self._cache.clear()
 
     # -- metrics hook ---------------------------------------------------------------------
 
@@ -343,19 +389,18 @@ class CachedRepository:
             jitter=jitter,
             clock=clock or repository.session.clock,
         )
+        view = _CachingSession(
+            repository.session,
+            self.cache,
+            repository.table_name,
+            repository.key_names,
+            metrics,
+            consistent_fill,
+        )
+        CacheInvalidationLayer.install(repository.session).register(view)
         inner = copy.copy(repository)
         # Duck-typed: the view forwards everything it does not intercept to the real session.
-        inner.session = cast(
-            "DynamoSession",
-            _CachingSession(
-                repository.session,
-                self.cache,
-                repository.table_name,
-                repository.key_names,
-                metrics,
-                consistent_fill,
-            ),
-        )
+        inner.session = cast("DynamoSession", view)
         self._inner = inner
 
     # Repository

@@ -11,6 +11,7 @@ import pytest
 
 from aiodynamo_patterns import (
     CachedRepository,
+    CacheInvalidationLayer,
     DynamoSession,
     ProductRepository,
     Repository,
@@ -421,3 +422,28 @@ async def test_cached_reads_return_independent_objects(products: ProductReposito
         first["stock"] = -1
         second = await cached.get_product(pid)
     assert second is not None and second["stock"] == 5
+
+
+async def test_a_write_through_another_repository_on_the_session_invalidates(
+    ddb_session: DynamoSession, products: ProductRepository
+) -> None:
+    """A plain repository writing on the same session still makes the cached read fresh."""
+    pid = await _product(products, stock=5)
+    plain = ProductRepository(ddb_session, products.table_name)
+    async with CachedRepository(products, ttl=3600) as cached:
+        assert (await cached.get_product(pid) or {})["stock"] == 5
+
+        await plain.update_product_stock(pid, -2)
+
+        assert (await cached.get_product(pid) or {})["stock"] == 3
+
+
+async def test_one_invalidation_layer_per_session(
+    ddb_session: DynamoSession, products: ProductRepository
+) -> None:
+    """Any number of cached repositories on a session share one invalidation layer."""
+    before = len(ddb_session.layers)
+    repos = [CachedRepository(products) for _ in range(5)]
+    assert len(ddb_session.layers) == before + 1
+    assert sum(isinstance(x, CacheInvalidationLayer) for x in ddb_session.layers) == 1
+    del repos

@@ -447,3 +447,24 @@ async def test_one_invalidation_layer_per_session(
     assert len(ddb_session.layers) == before + 1
     assert sum(isinstance(x, CacheInvalidationLayer) for x in ddb_session.layers) == 1
     del repos
+
+
+async def test_concurrent_reads_and_writes_end_with_the_stored_value(
+    products: ProductRepository,
+) -> None:
+    """Reads racing 20 stock increments never leave the cache behind the table at the end."""
+    pid = await _product(products, stock=0)
+    async with CachedRepository(products, ttl=3600, maxsize=10) as cached:
+
+        async def reader() -> None:
+            for _ in range(5):
+                await cached.get_product(pid)
+
+        await asyncio.gather(
+            *(cached.update_product_stock(pid, 1) for _ in range(20)),
+            *(reader() for _ in range(40)),
+        )
+
+        stored = await products.get_product(pid, consistent=True)
+        assert stored is not None and stored["stock"] == 20
+        assert (await cached.get_product(pid) or {})["stock"] == 20

@@ -8,6 +8,8 @@ turn plain Python values into injection-safe requests.
 from importlib.metadata import PackageNotFoundError, version
 
 from .backoff import Backoff
+from .cache import CacheStats, ReadCache
+from .cached_repository import CachedRepository, CacheInvalidationLayer, CacheMetrics
 from .clock import Clock, SystemClock
 from .embedded import EmbeddedDynamo
 from .errors import (
@@ -56,6 +58,10 @@ __all__ = [
     "AppendToList",
     "Backoff",
     "BatchIncomplete",
+    "CacheInvalidationLayer",
+    "CacheMetrics",
+    "CacheStats",
+    "CachedRepository",
     "Call",
     "CancellationReason",
     "CircuitOpen",
@@ -76,6 +82,7 @@ __all__ = [
     "PoolStats",
     "PoolTimeout",
     "ProductRepository",
+    "ReadCache",
     "Remove",
     "Repository",
     "Request",

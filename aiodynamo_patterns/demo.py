@@ -10,6 +10,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
+from . import demo_cache
 from .errors import InsufficientStock, ItemNotFound
 from .products import ProductRepository
 from .session import DynamoSession
@@ -33,6 +34,7 @@ async def run_demo(args: argparse.Namespace, open_session: SessionFactory) -> No
         await _repository(products)
         await _atomic_stock(products)
         await _pagination(products)
+        await demo_cache.run(session, args.table, say)
         await _pool(session, products)
     say(f"done in {time.perf_counter() - started:.1f}s")
 
@@ -111,7 +113,7 @@ async def _pagination(products: ProductRepository) -> None:
 
 
 async def _pool(session: DynamoSession, products: ProductRepository) -> None:
-    say("\n4. Connection pool: one client, a semaphore bounds the requests in flight")
+    say("\n5. Connection pool: one client, a semaphore bounds the requests in flight")
     product = await products.create_product(
         {"name": "Popular", "price": 1, "stock": 1, "category": "demo-pool"}
     )

@@ -9,7 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from .backoff import Backoff
 from .clock import Clock, SystemClock
-from .embedded import EmbeddedDynamo
+from .embedded import EmbeddedDynamo, EmbeddedServerError
 from .errors import (
     AccessDenied,
     BatchIncomplete,
@@ -32,8 +32,8 @@ from .errors import (
     ValidationError,
     VersionConflict,
 )
-from .expressions import AppendToList, IfNotExists, Increment, Remove
-from .pipeline import Call, Layer, Request
+from .expressions import AppendToList, IfNotExists, Increment, Remove, UpdateAction
+from .pipeline import Call, Layer, Request, Result
 from .products import ProductRepository
 from .repository import (
     Page,
@@ -64,6 +64,7 @@ __all__ = [
     "DynamoError",
     "DynamoSession",
     "EmbeddedDynamo",
+    "EmbeddedServerError",
     "GlobalIndex",
     "IfNotExists",
     "Increment",
@@ -79,6 +80,7 @@ __all__ = [
     "Remove",
     "Repository",
     "Request",
+    "Result",
     "ServiceUnavailable",
     "SessionClosed",
     "SystemClock",
@@ -91,6 +93,7 @@ __all__ = [
     "TransactionCanceled",
     "TransactionConflict",
     "TransportError",
+    "UpdateAction",
     "ValidationError",
     "VersionConflict",
     "__version__",

@@ -31,7 +31,7 @@ from typing import IO, Any, Self
 
 from ..embedded import DUMMY_CREDENTIALS, Credentials
 
-__all__ = ["DYNALITE_VERSION", "Dynalite", "DynaliteError", "node_available"]
+__all__ = ["DYNALITE_VERSION", "Dynalite", "DynaliteError", "default_cache_dir", "node_available"]
 
 #: The dynalite release the suite is checked against (npm; needs Node.js >= 20).
 DYNALITE_VERSION = "4.0.0"

@@ -27,6 +27,19 @@ import pytest
 from ..session import DynamoSession
 from ..tables import PRODUCT_GSI, GlobalIndex, create_table, delete_table
 
+__all__ = [
+    "BACKEND_ENV",
+    "CREDENTIAL_ENVS",
+    "EMBEDDED_BACKENDS",
+    "ENDPOINT_ENV",
+    "TableFactory",
+    "ddb_backend",
+    "ddb_credentials",
+    "ddb_endpoint",
+    "ddb_session",
+    "ddb_table_factory",
+]
+
 F = TypeVar("F", bound=Callable[..., Any])
 try:
     from pytest_asyncio import fixture as _pytest_asyncio_fixture

@@ -57,7 +57,9 @@ def make_product_reader(products: ProductRepository) -> ProductReader:
     """The cache seam: reads of single products go through what this returns.
 
     Today that is the repository itself. When ``CachedRepository`` is available, wrap the
-    repository here (one line) and every ``GET /products/{id}`` is served through the cache.
+    repository here (one line) and every ``GET /products/{id}`` is served through the cache; if
+    the cache invalidates on its own writes, store it as ``app.state.products`` too so that stock
+    changes go through it.
     """
     return products
 

@@ -10,9 +10,18 @@ Five lines in a user's pytest-asyncio suite::
 
 Fixtures: ``ddb_endpoint`` (URL of an embedded moto server on 127.0.0.1, one per test session,
 or ``AIODYNAMO_PATTERNS_TEST_ENDPOINT`` if set), ``ddb_session`` (an open DynamoSession),
-``ddb_table_factory`` (creates uniquely named tables and deletes them after the test). Real
+``ddb_table_factory`` (creates uniquely named tables and deletes them after the test),
+``ddb_backend`` (which implementation is behind the endpoint) and ``ddb_credentials``. Real
 ``AWS_*`` variables are removed from the environment for every test so that a test can never
 reach a real account by accident; moto is imported only when the endpoint fixture is used.
+
+``ddb_backends = moto dynalite`` (ini) or ``--ddb-backend dynalite`` runs every test that uses
+the endpoint on each named embedded implementation (dynalite needs Node.js; without it those
+tests are skipped with the reason). ``@pytest.mark.ddb_unsupported("dynalite", reason=...)``
+skips a test on the named backends. With ``AIODYNAMO_PATTERNS_TEST_ENDPOINT`` set, tests run once
+against that endpoint, named by ``AIODYNAMO_PATTERNS_TEST_BACKEND`` (default ``external``), with
+credentials from ``AIODYNAMO_PATTERNS_TEST_ACCESS_KEY_ID`` / ``..._SECRET_ACCESS_KEY`` /
+``..._SESSION_TOKEN`` / ``..._REGION`` only.
 """
 
 from __future__ import annotations

@@ -139,3 +139,18 @@ async def test_marked(ddb_session):
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, skipped=1)
+
+
+def test_command_line_backend_overrides_the_ini(
+    pytester: pytest.Pytester, user_env: pytest.MonkeyPatch
+) -> None:
+    """`--ddb-backend moto` runs the fixture tests on moto only, whatever ddb_backends says."""
+    pytester.makeini(INI.format(extra="ddb_backends = moto dynalite"))
+    pytester.makepyfile(
+        test_one="""
+async def test_backend(ddb_backend, ddb_session):
+    assert ddb_backend == "moto"
+"""
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--ddb-backend", "moto")
+    result.assert_outcomes(passed=1)

@@ -154,3 +154,14 @@ async def test_health_shows_breaker_state_when_a_breaker_layer_is_present(web: A
 
     web.sessions[0].add_layer(FakeBreaker())
     assert (await web.client.get("/health")).json()["breaker"] == "open"
+
+
+def test_module_level_app_for_uvicorn(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`uvicorn examples.fastapi_products:app` finds a FastAPI app configured from the environment."""
+    import examples.fastapi_products as module
+
+    monkeypatch.setenv("PRODUCTS_TABLE", "shop")
+    assert isinstance(module.app, FastAPI)
+    assert {"/products", "/health", "/metrics"} <= {
+        getattr(r, "path", "") for r in module.app.routes
+    }

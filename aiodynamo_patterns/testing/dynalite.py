@@ -31,7 +31,14 @@ from typing import IO, Any, Self
 
 from ..embedded import DUMMY_CREDENTIALS, Credentials
 
-__all__ = ["DYNALITE_VERSION", "Dynalite", "DynaliteError", "default_cache_dir", "node_available"]
+__all__ = [
+    "DYNALITE_VERSION",
+    "Dynalite",
+    "DynaliteError",
+    "default_cache_dir",
+    "node_available",
+    "node_version",
+]
 
 #: The dynalite release the suite is checked against (npm; needs Node.js >= 20).
 DYNALITE_VERSION = "4.0.0"
@@ -60,9 +67,30 @@ class DynaliteError(RuntimeError):
     """dynalite could not be installed or started (no node/npm, offline, crash)."""
 
 
+_MIN_NODE = 20
+
+
+def node_version() -> tuple[int, ...] | None:
+    """The version of ``node`` on PATH, or None when there is none (or it does not answer)."""
+    node = shutil.which("node")
+    if node is None:
+        return None
+    try:
+        out = subprocess.run(
+            [node, "--version"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    try:
+        return tuple(int(part) for part in out.strip().lstrip("v").split("."))
+    except ValueError:
+        return None
+
+
 def node_available() -> bool:
-    """True when ``node`` and ``npm`` are on PATH (dynalite can be installed and run)."""
-    return shutil.which("node") is not None and shutil.which("npm") is not None
+    """True when Node.js >= 20 and npm are on PATH (dynalite can be installed and run)."""
+    version = node_version()
+    return version is not None and version >= (_MIN_NODE,) and shutil.which("npm") is not None
 
 
 def default_cache_dir() -> Path:
@@ -130,10 +158,13 @@ class Dynalite:
         if self._installed():
             return self.module_dir
         npm = shutil.which("npm")
-        if npm is None or shutil.which("node") is None:
+        version = node_version()
+        if npm is None or version is None or version < (_MIN_NODE,):
+            found = "v" + ".".join(map(str, version)) if version else "no node"
             raise DynaliteError(
-                "dynalite needs Node.js >= 20 with npm on PATH "
-                "(e.g. `apt-get install nodejs npm` or https://nodejs.org/)"
+                f"dynalite needs Node.js >= {_MIN_NODE} with npm on PATH, found {found} "
+                f"{'and npm' if npm else 'and no npm'} "
+                "(install from https://nodejs.org/ or your package manager)"
             )
         prefix = self.cache_dir / self.version
         prefix.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -27,7 +30,7 @@ def test_missing_node_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.Monke
     """Without node/npm on PATH, start() raises DynaliteError saying what to install."""
     monkeypatch.setenv("PATH", str(tmp_path))
     server = Dynalite(cache_dir=tmp_path / "empty")
-    with pytest.raises(DynaliteError, match=r"Node\.js"):
+    with pytest.raises(DynaliteError, match=r"Node\.js >= 20 with npm on PATH, found no node"):
         server.start()
     with pytest.raises(DynaliteError, match="not running"):
         _ = server.endpoint_url
@@ -48,9 +51,39 @@ async def test_start_serves_dynamodb_then_stop_frees_the_port(cache_dir: Path) -
             )
             assert (await products.get_product(p["product_id"])) == p
     assert not server.running
-    with socket.socket() as sock, pytest.raises(OSError):
+    assert not _listening(port)
+
+
+@needs_node
+def test_server_does_not_outlive_a_killed_parent(cache_dir: Path, tmp_path: Path) -> None:
+    """When the Python process that started dynalite is killed, dynalite exits with it."""
+    script = (
+        "import sys\n"
+        "from aiodynamo_patterns.testing import Dynalite\n"
+        f"server = Dynalite(cache_dir={str(cache_dir)!r})\n"
+        "server.start()\n"
+        "print(server.port, flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert parent.stdout is not None and parent.stdin is not None
+    port = int(parent.stdout.readline())
+    parent.kill()  # no stop(), no atexit: as if the test run crashed
+    parent.wait()
+    parent.stdout.close()
+    parent.stdin.close()
+    deadline = time.monotonic() + 10
+    while _listening(port) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _listening(port)
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
         sock.settimeout(1)
-        sock.connect(("127.0.0.1", port))
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 @needs_node

@@ -6,6 +6,8 @@ from being mistaken for DynamoDB's behaviour. Usage::
     with Dynalite() as server:                      # installs dynalite on first use, needs node
         async with DynamoSession(endpoint_url=server.endpoint_url, **DUMMY_CREDENTIALS) as s: ...
 
+    async with Dynalite() as server, server.session() as session: ...   # from async code
+
 The first start runs ``npm install --prefix <cache_dir> dynalite@<DYNALITE_VERSION>`` (a few
 seconds); later starts reuse it. The cache directory is, in order: the ``cache_dir`` argument,
 ``$AIODYNAMO_PATTERNS_DYNALITE_DIR``, ``$XDG_CACHE_HOME/aiodynamo-patterns/dynalite``
@@ -291,6 +293,22 @@ class Dynalite:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+    async def __aenter__(self) -> Self:
+        import asyncio
+
+        await asyncio.to_thread(self.start)  # waits for a child process: not on the event loop
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        import asyncio
+
+        await asyncio.to_thread(self.stop)
 
     def __repr__(self) -> str:
         where = f"http://{self.host}:{self.port}" if self._proc is not None else "stopped"

@@ -122,15 +122,19 @@ def _backends(config: pytest.Config) -> list[str]:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "ddb_backend" in metafunc.fixturenames:
-        backends = _backends(metafunc.config)
+    # With one backend the test ids stay as the user wrote them (no "[moto]" suffix).
+    backends = _backends(metafunc.config)
+    if "ddb_backend" in metafunc.fixturenames and len(backends) > 1:
         metafunc.parametrize("ddb_backend", backends, indirect=True, scope="session")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    only = _backends(config)
     for item in items:
         callspec = getattr(item, "callspec", None)
         backend = callspec.params.get("ddb_backend") if callspec is not None else None
+        if backend is None and "ddb_backend" in getattr(item, "fixturenames", ()):
+            backend = only[0] if len(only) == 1 else None
         if backend is None:
             continue
         for mark in item.iter_markers("ddb_unsupported"):

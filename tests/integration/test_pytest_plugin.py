@@ -85,9 +85,22 @@ def test_user_suite_gets_tables_and_never_real_credentials(
 ) -> None:
     """A user's suite with the fixtures passes: product and custom tables, deleted, AWS_* gone."""
     pytester.makeini(INI.format(extra=""))
-    pytester.makepyfile(test_user=USER_SUITE)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:randomly")
-    result.assert_outcomes(passed=4)
+    pytester.makepyfile(
+        test_user=USER_SUITE
+        + """
+import pytest
+
+@pytest.mark.ddb_unsupported("moto", reason="not on moto")
+async def test_marked_for_the_only_backend(ddb_session):
+    pass
+"""
+    )
+    # The deletion check reads the tables of earlier tests: keep file order.
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-p", "no:randomly", "-v", "-rs"
+    )
+    result.assert_outcomes(passed=4, skipped=1)
+    result.stdout.fnmatch_lines(["*test_product_table_in_two_lines PASSED*", "*moto: not on moto*"])
 
 
 @needs_node

@@ -11,7 +11,7 @@ from .backoff import Backoff
 from .cache import CacheStats, ReadCache
 from .cached_repository import CachedRepository, CacheInvalidationLayer, CacheMetrics
 from .clock import Clock, SystemClock
-from .embedded import EmbeddedDynamo
+from .embedded import EmbeddedDynamo, EmbeddedServerError
 from .errors import (
     AccessDenied,
     BatchIncomplete,
@@ -34,8 +34,8 @@ from .errors import (
     ValidationError,
     VersionConflict,
 )
-from .expressions import AppendToList, IfNotExists, Increment, Remove
-from .pipeline import Call, Layer, Request
+from .expressions import AppendToList, IfNotExists, Increment, Remove, UpdateAction
+from .pipeline import Call, Layer, Request, Result
 from .products import ProductRepository
 from .repository import (
     Page,
@@ -70,6 +70,7 @@ __all__ = [
     "DynamoError",
     "DynamoSession",
     "EmbeddedDynamo",
+    "EmbeddedServerError",
     "GlobalIndex",
     "IfNotExists",
     "Increment",
@@ -86,6 +87,7 @@ __all__ = [
     "Remove",
     "Repository",
     "Request",
+    "Result",
     "ServiceUnavailable",
     "SessionClosed",
     "SystemClock",
@@ -98,6 +100,7 @@ __all__ = [
     "TransactionCanceled",
     "TransactionConflict",
     "TransportError",
+    "UpdateAction",
     "ValidationError",
     "VersionConflict",
     "__version__",

@@ -34,7 +34,7 @@ from cachetools import TLRUCache
 from .clock import Clock, SystemClock
 from .errors import SessionClosed, ValidationError
 
-__all__ = ["CacheStats", "ReadCache"]
+__all__ = ["CacheStats", "GetOutcome", "ReadCache"]
 
 logger = logging.getLogger("aiodynamo_patterns")
 

@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import Any, Self, TypedDict
 
-__all__ = ["DUMMY_CREDENTIALS", "EmbeddedDynamo", "EmbeddedServerError"]
+__all__ = ["DUMMY_CREDENTIALS", "Credentials", "EmbeddedDynamo", "EmbeddedServerError"]
 
 
 class Credentials(TypedDict):

@@ -157,6 +157,17 @@ class Repository:
     def _exists(self) -> ConditionBase:
         return Attr(self.key_names[0]).exists()
 
+    async def _old_item(self, exc: ConditionFailed, key: Mapping[str, Any]) -> Item | None:
+        """The item as it was when the condition failed.
+
+        DynamoDB returns it (``ReturnValuesOnConditionCheckFailure=ALL_OLD``); servers that ignore
+        that parameter (dynalite) get a strongly consistent read instead, which can only see a
+        later state of the item, never an earlier one.
+        """
+        if exc.item is not None:
+            return item_from_wire(exc.item)
+        return await self.get_item(key, consistent=True)
+
     async def _classify_condition_failure(
         self,
         exc: ConditionFailed,
@@ -166,12 +177,7 @@ class Repository:
         must_exist: bool,
     ) -> ConditionFailed | ItemNotFound:
         """Tell "no such item" from "version moved" from "your condition was false"."""
-        old = exc.item
-        if old is not None:
-            old_item: Item | None = item_from_wire(old)
-        else:
-            # Servers that ignore ReturnValuesOnConditionCheckFailure (dynalite) need a read.
-            old_item = await self.get_item(key, consistent=True)
+        old_item = await self._old_item(exc, key)
         common = {"operation": exc.operation, "request_id": exc.request_id}
         if old_item is None and must_exist:
             return ItemNotFound(f"no item with key {_describe_key(key)}", **common)
@@ -217,7 +223,7 @@ class Repository:
         try:
             await self.session.call("PutItem", params)
         except ConditionFailed as exc:
-            old = item_from_wire(exc.item) if exc.item is not None else None
+            old = await self._old_item(exc, key)
             if not overwrite and (old is not None or condition is None):
                 raise ItemAlreadyExists(
                     f"an item with key {_describe_key(key)} already exists",
@@ -242,7 +248,7 @@ class Repository:
         try:
             await self.session.call("PutItem", params, idempotent=condition is None)
         except ConditionFailed as exc:
-            old = item_from_wire(exc.item) if exc.item is not None else None
+            old = await self._old_item(exc, {k: item[k] for k in self.key_names})
             raise ConditionFailed(exc.message, item=old, operation=exc.operation) from None
 
     async def get_item(

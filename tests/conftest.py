@@ -9,6 +9,9 @@ import pytest_asyncio
 from aiodynamo_patterns import DynamoSession, ProductRepository, Repository
 from aiodynamo_patterns.testing.pytest_plugin import TableFactory
 
+# pytester runs users' suites against the plugin in a temporary directory.
+pytest_plugins = ["pytester"]
+
 
 @pytest_asyncio.fixture
 async def table(ddb_table_factory: TableFactory) -> str:

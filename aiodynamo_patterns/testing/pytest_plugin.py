@@ -10,9 +10,18 @@ Five lines in a user's pytest-asyncio suite::
 
 Fixtures: ``ddb_endpoint`` (URL of an embedded moto server on 127.0.0.1, one per test session,
 or ``AIODYNAMO_PATTERNS_TEST_ENDPOINT`` if set), ``ddb_session`` (an open DynamoSession),
-``ddb_table_factory`` (creates uniquely named tables and deletes them after the test). Real
+``ddb_table_factory`` (creates uniquely named tables and deletes them after the test),
+``ddb_backend`` (which implementation is behind the endpoint) and ``ddb_credentials``. Real
 ``AWS_*`` variables are removed from the environment for every test so that a test can never
 reach a real account by accident; moto is imported only when the endpoint fixture is used.
+
+``ddb_backends = moto dynalite`` (ini) or ``--ddb-backend dynalite`` runs every test that uses
+the endpoint on each named embedded implementation (dynalite needs Node.js; without it those
+tests are skipped with the reason). ``@pytest.mark.ddb_unsupported("dynalite", reason=...)``
+skips a test on the named backends. With ``AIODYNAMO_PATTERNS_TEST_ENDPOINT`` set, tests run once
+against that endpoint, named by ``AIODYNAMO_PATTERNS_TEST_BACKEND`` (default ``external``), with
+credentials from ``AIODYNAMO_PATTERNS_TEST_ACCESS_KEY_ID`` / ``..._SECRET_ACCESS_KEY`` /
+``..._SESSION_TOKEN`` / ``..._REGION`` only.
 """
 
 from __future__ import annotations
@@ -26,6 +35,19 @@ import pytest
 
 from ..session import DynamoSession
 from ..tables import PRODUCT_GSI, GlobalIndex, create_table, delete_table
+
+__all__ = [
+    "BACKEND_ENV",
+    "CREDENTIAL_ENVS",
+    "EMBEDDED_BACKENDS",
+    "ENDPOINT_ENV",
+    "TableFactory",
+    "ddb_backend",
+    "ddb_credentials",
+    "ddb_endpoint",
+    "ddb_session",
+    "ddb_table_factory",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 try:
@@ -41,7 +63,84 @@ def _async_fixture(func: F) -> F:
 
 
 ENDPOINT_ENV = "AIODYNAMO_PATTERNS_TEST_ENDPOINT"
+#: Name the configured endpoint's implementation (``dynamodb``, ``alternator``, ...) so that
+#: ``ddb_unsupported`` marks apply to it; ``external`` by default.
+BACKEND_ENV = "AIODYNAMO_PATTERNS_TEST_BACKEND"
+#: Credentials for the configured endpoint only. Real ``AWS_*`` variables are never used.
+CREDENTIAL_ENVS = {
+    "aws_access_key_id": "AIODYNAMO_PATTERNS_TEST_ACCESS_KEY_ID",
+    "aws_secret_access_key": "AIODYNAMO_PATTERNS_TEST_SECRET_ACCESS_KEY",
+    "aws_session_token": "AIODYNAMO_PATTERNS_TEST_SESSION_TOKEN",
+    "region_name": "AIODYNAMO_PATTERNS_TEST_REGION",
+}
+EMBEDDED_BACKENDS = ("moto", "dynalite")
 TableFactory = Callable[..., Awaitable[str]]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini(
+        "ddb_backends",
+        "embedded DynamoDB implementations the ddb_* fixtures run every test on "
+        "(moto, dynalite); default: moto",
+        type="args",
+        default=["moto"],
+    )
+    parser.addini(
+        "ddb_dynalite_dir",
+        "where dynalite is installed (relative to the rootdir); default: the user cache dir",
+        default="",
+    )
+    group = parser.getgroup("aiodynamo_patterns")
+    group.addoption(
+        "--ddb-backend",
+        action="append",
+        default=None,
+        choices=EMBEDDED_BACKENDS,
+        help="run the ddb_* fixtures on this embedded backend (repeatable; overrides ddb_backends)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "ddb: tests that use the aiodynamo_patterns fixtures")
+    config.addinivalue_line(
+        "markers",
+        "ddb_unsupported(*backends, reason): skip this test on the named backends "
+        "(moto, dynalite, or the AIODYNAMO_PATTERNS_TEST_BACKEND name) because they lack or "
+        "differ in the behaviour it checks",
+    )
+
+
+def _backends(config: pytest.Config) -> list[str]:
+    if os.environ.get(ENDPOINT_ENV):
+        return [os.environ.get(BACKEND_ENV) or "external"]
+    chosen = config.getoption("--ddb-backend") or config.getini("ddb_backends")
+    backends = list(dict.fromkeys(chosen))
+    unknown = [b for b in backends if b not in EMBEDDED_BACKENDS]
+    if unknown:
+        raise pytest.UsageError(f"ddb_backends: unknown {unknown}; choose from {EMBEDDED_BACKENDS}")
+    return backends
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # With one backend the test ids stay as the user wrote them (no "[moto]" suffix).
+    backends = _backends(metafunc.config)
+    if "ddb_backend" in metafunc.fixturenames and len(backends) > 1:
+        metafunc.parametrize("ddb_backend", backends, indirect=True, scope="session")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    only = _backends(config)
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        backend = callspec.params.get("ddb_backend") if callspec is not None else None
+        if backend is None and "ddb_backend" in getattr(item, "fixturenames", ()):
+            backend = only[0] if len(only) == 1 else None
+        if backend is None:
+            continue
+        for mark in item.iter_markers("ddb_unsupported"):
+            if backend in mark.args:
+                reason = mark.kwargs.get("reason", "not supported")
+                item.add_marker(pytest.mark.skip(reason=f"{backend}: {reason}"))
 
 
 @pytest.fixture(autouse=True)
@@ -55,11 +154,33 @@ def _ddb_no_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="session")
-def ddb_endpoint() -> Iterator[str]:
-    """URL of a DynamoDB endpoint for the whole test session (embedded moto by default)."""
+def ddb_backend(request: pytest.FixtureRequest) -> str:
+    """Name of the implementation behind ``ddb_endpoint`` (``moto``, ``dynalite``, ...).
+
+    Tests run once per backend in the ``ddb_backends`` ini option (default ``moto``).
+    """
+    return str(getattr(request, "param", None) or _backends(request.config)[0])
+
+
+@pytest.fixture(scope="session")
+def ddb_endpoint(ddb_backend: str, request: pytest.FixtureRequest) -> Iterator[str]:
+    """URL of a DynamoDB endpoint for the whole test session (embedded moto by default).
+
+    ``AIODYNAMO_PATTERNS_TEST_ENDPOINT`` replaces the embedded servers with that endpoint.
+    """
     configured = os.environ.get(ENDPOINT_ENV)
     if configured:
         yield configured
+        return
+    if ddb_backend == "dynalite":
+        from .dynalite import Dynalite, node_available
+
+        if not node_available():
+            pytest.skip("dynalite needs Node.js and npm on PATH")
+        directory = request.config.getini("ddb_dynalite_dir")
+        cache_dir = request.config.rootpath / directory if directory else None
+        with Dynalite(cache_dir=cache_dir) as dynalite:
+            yield dynalite.endpoint_url
         return
     from ..embedded import EmbeddedDynamo
 
@@ -71,12 +192,27 @@ def ddb_endpoint() -> Iterator[str]:
         server.stop()
 
 
-@_async_fixture
-async def ddb_session(ddb_endpoint: str) -> AsyncIterator[DynamoSession]:
-    """An open DynamoSession on ``ddb_endpoint`` with dummy credentials."""
+def _session_credentials() -> dict[str, Any]:
     from ..embedded import DUMMY_CREDENTIALS
 
-    async with DynamoSession(endpoint_url=ddb_endpoint, **DUMMY_CREDENTIALS) as session:
+    if not os.environ.get(ENDPOINT_ENV):
+        return dict(DUMMY_CREDENTIALS)
+    given = {arg: os.environ[env] for arg, env in CREDENTIAL_ENVS.items() if os.environ.get(env)}
+    return {**DUMMY_CREDENTIALS, **given}
+
+
+@pytest.fixture
+def ddb_credentials() -> dict[str, Any]:
+    """Keyword arguments for ``DynamoSession`` that reach ``ddb_endpoint`` (never ``AWS_*``)."""
+    return _session_credentials()
+
+
+@_async_fixture
+async def ddb_session(
+    ddb_endpoint: str, ddb_credentials: dict[str, Any]
+) -> AsyncIterator[DynamoSession]:
+    """An open DynamoSession on ``ddb_endpoint`` (dummy credentials for embedded servers)."""
+    async with DynamoSession(endpoint_url=ddb_endpoint, **ddb_credentials) as session:
         yield session
 
 
@@ -112,7 +248,3 @@ async def ddb_table_factory(ddb_session: DynamoSession) -> AsyncIterator[TableFa
     yield factory
     for name in created:
         await delete_table(ddb_session, name)
-
-
-def pytest_configure(config: Any) -> None:
-    config.addinivalue_line("markers", "ddb: tests that use the aiodynamo_patterns fixtures")

@@ -246,6 +246,7 @@ async def test_batch_write_validates_everything_before_sending(
         await repo.batch_write(puts=[key("v", "x")], deletes=[key("v", "x")])
 
 
+@pytest.mark.ddb_unsupported("dynalite", reason="no TransactWriteItems (UnknownOperationException)")
 async def test_transact_write_all_or_nothing(repo: Repository) -> None:
     """A failed condition cancels the whole transaction with per-item reasons."""
     await repo.create_item({**key("t1"), "n": 1})

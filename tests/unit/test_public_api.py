@@ -2,16 +2,88 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
+import pkgutil
+from types import ModuleType
+
+import pytest
 
 import aiodynamo_patterns as pkg
 from aiodynamo_patterns import errors
+
+# Modules whose names are not part of the importable API (entry points and scripts).
+NOT_API = {"aiodynamo_patterns.__main__"}
+NOT_API_PREFIXES = ("aiodynamo_patterns.demo",)  # demo.py and its demo_<topic>.py sections
+
+# Public in their module (documented there) but deliberately not re-exported at the top level:
+# building blocks for layer authors and test suites, not for everyday use.
+MODULE_LEVEL_ONLY = {
+    "aiodynamo_patterns.cache": {"GetOutcome"},
+    "aiodynamo_patterns.cli": {"main"},
+    "aiodynamo_patterns.embedded": {"DUMMY_CREDENTIALS", "Credentials"},
+    "aiodynamo_patterns.errors": {"translate_error"},
+    "aiodynamo_patterns.expressions": {
+        "Placeholders",
+        "from_wire",
+        "item_from_wire",
+        "item_to_wire",
+        "to_wire",
+        "validate_name",
+    },
+    "aiodynamo_patterns.pipeline": {"READ_OPERATIONS", "compose"},
+}
+# The testing package is its own namespace: users import it as aiodynamo_patterns.testing.
+TESTING = "aiodynamo_patterns.testing"
+
+
+def public_modules() -> list[ModuleType]:
+    names = [m.name for m in pkgutil.walk_packages(pkg.__path__, f"{pkg.__name__}.")]
+    return [
+        importlib.import_module(n)
+        for n in sorted(names)
+        if n not in NOT_API and not n.startswith(NOT_API_PREFIXES)
+    ]
+
+
+MODULES = public_modules()
+CORE_MODULES = [m for m in MODULES if not m.__name__.startswith(TESTING)]
 
 
 def test_all_names_exist() -> None:
     """Every name in __all__ is importable from the package."""
     for name in pkg.__all__:
         assert hasattr(pkg, name), name
+
+
+@pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__)
+def test_every_module_has_a_complete_all(module: ModuleType) -> None:
+    """Each public module defines __all__, every name in it exists, and every public class is in it."""
+    exported = getattr(module, "__all__", None)
+    assert exported is not None, f"{module.__name__} has no __all__"
+    assert [n for n in exported if not hasattr(module, n)] == []
+    classes = {
+        name
+        for name, obj in vars(module).items()
+        if inspect.isclass(obj) and obj.__module__ == module.__name__ and not name.startswith("_")
+    }
+    assert classes - set(exported) == set()
+
+
+@pytest.mark.parametrize("module", CORE_MODULES, ids=lambda m: m.__name__)
+def test_nothing_public_is_missing_at_top_level(module: ModuleType) -> None:
+    """Every name a core module exports is at the top level, unless listed as module-level only."""
+    allowed = MODULE_LEVEL_ONLY.get(module.__name__, set())
+    assert allowed <= set(module.__all__), "stale MODULE_LEVEL_ONLY entry"
+    missing = set(module.__all__) - set(pkg.__all__) - allowed
+    assert missing == set()
+    for name in set(module.__all__) & set(pkg.__all__):
+        assert getattr(pkg, name) is getattr(module, name), name
+
+
+def test_top_level_all_is_sorted_and_unique() -> None:
+    """__all__ at the top level is sorted (case-sensitive) and has no duplicates."""
+    assert pkg.__all__ == sorted(set(pkg.__all__))
 
 
 def test_every_error_is_exported() -> None:

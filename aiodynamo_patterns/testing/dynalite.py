@@ -1,0 +1,370 @@
+"""dynalite: a second, independent DynamoDB implementation (Node.js, LevelDB, in memory).
+
+moto is the default embedded server; running the same suite against dynalite keeps moto's quirks
+from being mistaken for DynamoDB's behaviour. Usage::
+
+    with Dynalite() as server:                      # installs dynalite on first use, needs node
+        async with DynamoSession(endpoint_url=server.endpoint_url, **DUMMY_CREDENTIALS) as s: ...
+
+    async with Dynalite() as server, server.session() as session: ...   # from async code
+
+The first start runs ``npm install --prefix <cache_dir> dynalite@<DYNALITE_VERSION>`` (a few
+seconds); later starts reuse it. The cache directory is, in order: the ``cache_dir`` argument,
+``$AIODYNAMO_PATTERNS_DYNALITE_DIR``, ``$XDG_CACHE_HOME/aiodynamo-patterns/dynalite``
+(``~/.cache/...``). The server listens on 127.0.0.1 on a port the OS picks, keeps its data in
+memory, and exits when this process closes its stdin pipe, so it cannot outlive a crashed test
+run. Tables become ACTIVE at once (dynalite's default is a 500 ms CREATING state).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, Self
+
+from ..embedded import DUMMY_CREDENTIALS, Credentials
+
+__all__ = [
+    "DYNALITE_VERSION",
+    "Dynalite",
+    "DynaliteError",
+    "default_cache_dir",
+    "node_available",
+    "node_version",
+]
+
+#: The dynalite release the suite is checked against (npm; needs Node.js >= 20).
+DYNALITE_VERSION = "4.0.0"
+CACHE_ENV = "AIODYNAMO_PATTERNS_DYNALITE_DIR"
+_READY = "AIODYNAMO_PATTERNS_READY "
+_START_TIMEOUT = 30.0
+_INSTALL_TIMEOUT = 300.0
+
+# Runs inside node: start dynalite on a port the OS picks, report it, exit when stdin closes.
+_LAUNCHER = r"""
+const [modulePath, optionsJson] = process.argv.slice(1);
+const options = JSON.parse(optionsJson);
+const server = require(modulePath)(options);
+server.on('error', (err) => { console.error(String(err)); process.exit(3); });
+server.listen(0, options.host, () => {
+  console.log('AIODYNAMO_PATTERNS_READY ' + server.address().port);
+});
+process.stdin.on('end', () => process.exit(0));
+process.stdin.on('error', () => process.exit(0));
+process.stdin.resume();
+process.on('SIGTERM', () => process.exit(0));
+"""
+
+
+class DynaliteError(RuntimeError):
+    """dynalite could not be installed or started (no node/npm, offline, crash)."""
+
+
+_MIN_NODE = 20
+
+
+def node_version() -> tuple[int, ...] | None:
+    """The version of ``node`` on PATH, or None when there is none (or it does not answer)."""
+    node = shutil.which("node")
+    if node is None:
+        return None
+    try:
+        out = subprocess.run(
+            [node, "--version"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    try:
+        return tuple(int(part) for part in out.strip().lstrip("v").split("."))
+    except ValueError:
+        return None
+
+
+def node_available() -> bool:
+    """True when Node.js >= 20 and npm are on PATH (dynalite can be installed and run)."""
+    version = node_version()
+    return version is not None and version >= (_MIN_NODE,) and shutil.which("npm") is not None
+
+
+def default_cache_dir() -> Path:
+    configured = os.environ.get(CACHE_ENV)
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "aiodynamo-patterns" / "dynalite"
+
+
+class Dynalite:
+    """A dynalite server in a child process on 127.0.0.1: ``start()``/``stop()`` or ``with``."""
+
+    def __init__(
+        self,
+        *,
+        cache_dir: str | os.PathLike[str] | None = None,
+        version: str = DYNALITE_VERSION,
+        host: str = "127.0.0.1",
+        table_state_ms: int = 0,
+        start_timeout: float = _START_TIMEOUT,
+    ) -> None:
+        self.cache_dir = (
+            Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        ).resolve()
+        self.version = version
+        self.host = host
+        self.port: int | None = None
+        self.table_state_ms = table_state_ms
+        self.start_timeout = start_timeout
+        self._proc: subprocess.Popen[str] | None = None
+        self._drains: list[threading.Thread] = []
+
+    @property
+    def endpoint_url(self) -> str:
+        if self._proc is None or self.port is None:
+            raise DynaliteError("dynalite is not running; call start() first")
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def credentials(self) -> Credentials:
+        return Credentials(**DUMMY_CREDENTIALS)
+
+    def session(self, **kwargs: Any) -> Any:
+        """A :class:`DynamoSession` bound to this server (keyword arguments pass through)."""
+        from ..session import DynamoSession
+
+        return DynamoSession(endpoint_url=self.endpoint_url, **{**self.credentials, **kwargs})
+
+    # -- installation -----------------------------------------------------------------------
+
+    @property
+    def module_dir(self) -> Path:
+        return self.cache_dir / self.version / "node_modules" / "dynalite"
+
+    def _installed(self) -> bool:
+        try:
+            meta = json.loads((self.module_dir / "package.json").read_text())
+        except (OSError, ValueError):
+            return False
+        return bool(meta.get("version") == self.version)
+
+    def install(self) -> Path:
+        """Install the pinned dynalite into the cache directory unless it is there already."""
+        if self._installed():
+            return self.module_dir
+        npm = shutil.which("npm")
+        version = node_version()
+        if npm is None or version is None or version < (_MIN_NODE,):
+            found = "v" + ".".join(map(str, version)) if version else "no node"
+            raise DynaliteError(
+                f"dynalite needs Node.js >= {_MIN_NODE} with npm on PATH, found {found} "
+                f"{'and npm' if npm else 'and no npm'} "
+                "(install from https://nodejs.org/ or your package manager)"
+            )
+        prefix = self.cache_dir / self.version
+        prefix.mkdir(parents=True, exist_ok=True)
+        # Two test runs may install at once: one installs, the other waits and reuses it.
+        with _file_lock(prefix / ".install.lock"):
+            if self._installed():
+                return self.module_dir
+            try:
+                result = subprocess.run(
+                    [
+                        npm,
+                        "install",
+                        "--prefix",
+                        str(prefix),
+                        "--no-audit",
+                        "--no-fund",
+                        "--no-save",
+                        "--loglevel=error",
+                        f"dynalite@{self.version}",
+                    ],
+                    capture_output=True,
+                    text=True,
+                    timeout=_INSTALL_TIMEOUT,
+                    stdin=subprocess.DEVNULL,
+                    check=False,
+                )
+            except subprocess.TimeoutExpired:
+                raise DynaliteError(
+                    f"npm install dynalite@{self.version} took over {_INSTALL_TIMEOUT:g}s"
+                ) from None
+            if result.returncode != 0 or not self._installed():
+                tail = (result.stderr or result.stdout).strip()[-2000:]
+                raise DynaliteError(
+                    f"npm install dynalite@{self.version} into {prefix} failed "
+                    f"(exit {result.returncode}): {tail}"
+                )
+        return self.module_dir
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._proc is not None:
+            return
+        module = self.install()
+        node = shutil.which("node")
+        if node is None:  # pragma: no cover - install() checked it
+            raise DynaliteError("dynalite needs Node.js on PATH")
+        options = {
+            "host": self.host,
+            "createTableMs": self.table_state_ms,
+            "deleteTableMs": self.table_state_ms,
+            "updateTableMs": self.table_state_ms,
+        }
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        proc = subprocess.Popen(
+            [node, "-e", _LAUNCHER, str(module), json.dumps(options)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        line = _readline_with_timeout(proc.stdout, self.start_timeout)
+        if not line.startswith(_READY):
+            _terminate(proc)
+            err = proc.stderr.read() if proc.stderr is not None else ""
+            _close_pipes(proc)
+            raise DynaliteError(
+                f"dynalite did not start (said {line.strip()!r}; stderr {err.strip()[-1000:]!r})"
+            )
+        self.port = int(line[len(_READY) :].strip())
+        self._proc = proc
+        # dynalite never writes to stderr in normal operation; drain it anyway so a chatty
+        # failure cannot fill the pipe and block the server.
+        self._drains = [
+            threading.Thread(target=_drain, args=(pipe,), daemon=True)
+            for pipe in (proc.stdout, proc.stderr)
+        ]
+        for thread in self._drains:
+            thread.start()
+        try:
+            self._wait_until_answering()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_until_answering(self) -> None:
+        deadline = time.monotonic() + self.start_timeout
+        url = f"http://{self.host}:{self.port}/"
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=2):
+                    return
+            except urllib.error.HTTPError:
+                return  # any HTTP answer means it is serving
+            except OSError as exc:
+                if time.monotonic() > deadline:
+                    raise DynaliteError(f"dynalite at {url} does not answer: {exc}") from None
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        self.port = None
+        if proc is None:
+            return
+        _terminate(proc)
+        drains, self._drains = self._drains, []
+        for thread in drains:
+            thread.join(timeout=2)  # the pipes are at EOF once the process has exited
+        _close_pipes(proc)
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> Self:
+        import asyncio
+
+        await asyncio.to_thread(self.start)  # waits for a child process: not on the event loop
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        import asyncio
+
+        await asyncio.to_thread(self.stop)
+
+    def __repr__(self) -> str:
+        where = f"http://{self.host}:{self.port}" if self._proc is not None else "stopped"
+        return f"<Dynalite {self.version} {where}>"
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Any:
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no lock, npm copes with most races
+        yield
+        return
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _readline_with_timeout(stream: IO[str] | None, timeout: float) -> str:
+    if stream is None:  # pragma: no cover - always a pipe here
+        return ""
+    result: list[str] = []
+    reader = threading.Thread(target=lambda: result.append(stream.readline()), daemon=True)
+    reader.start()
+    reader.join(timeout)
+    return result[0] if result else ""
+
+
+def _drain(stream: IO[str] | None) -> None:
+    if stream is None:  # pragma: no cover
+        return
+    with contextlib.suppress(ValueError, OSError):
+        for _ in stream:
+            pass
+
+
+def _terminate(proc: subprocess.Popen[str]) -> None:
+    if proc.stdin is not None:
+        with contextlib.suppress(OSError):
+            proc.stdin.close()  # the launcher exits when its stdin ends
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _close_pipes(proc: subprocess.Popen[str]) -> None:
+    for pipe in (proc.stdout, proc.stderr):
+        if pipe is not None:
+            with contextlib.suppress(OSError):
+                pipe.close()

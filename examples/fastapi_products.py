@@ -22,13 +22,14 @@ import json
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any
 
 from fastapi import Body, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from aiodynamo_patterns import (
+    CachedRepository,
     CircuitOpen,
     ConditionFailed,
     DynamoError,
@@ -47,21 +48,6 @@ from aiodynamo_patterns import (
 
 Item = dict[str, Any]
 _CURSOR_KEYS = {"PK", "SK", "GSI1PK", "GSI1SK"}
-
-
-class ProductReader(Protocol):
-    async def get_product(self, product_id: str) -> Item | None: ...
-
-
-def make_product_reader(products: ProductRepository) -> ProductReader:
-    """The cache seam: reads of single products go through what this returns.
-
-    Today that is the repository itself. When ``CachedRepository`` is available, wrap the
-    repository here (one line) and every ``GET /products/{id}`` is served through the cache; if
-    the cache invalidates on its own writes, store it as ``app.state.products`` too so that stock
-    changes go through it.
-    """
-    return products
 
 
 def metrics_text(session: DynamoSession) -> str:
@@ -192,18 +178,19 @@ def create_app(
         async with factory() as session:
             if create_table:
                 await ensure_product_table(session, table)
-            products = ProductRepository(session, table)
-            app.state.session = session
-            app.state.products = products
-            app.state.reader = make_product_reader(products)
-            yield
+            # Reads of single products are served by the cache; every write goes through the
+            # same object, so a read after a write never sees the old value.
+            async with CachedRepository(ProductRepository(session, table), ttl=30) as products:
+                app.state.session = session
+                app.state.products = products
+                yield
 
     app = FastAPI(title="products", lifespan=lifespan)
     app.add_exception_handler(DynamoError, error_handler)
     app.add_exception_handler(RequestValidationError, error_handler)
 
-    def products_of(request: Request) -> ProductRepository:
-        products: ProductRepository = request.app.state.products
+    def products_of(request: Request) -> CachedRepository:
+        products: CachedRepository = request.app.state.products
         return products
 
     @app.post("/products", status_code=201)
@@ -213,8 +200,7 @@ def create_app(
     @app.get("/products/{product_id}")
     async def get_product(request: Request, product_id: str) -> Item:
         pid = _product_id(product_id)
-        reader: ProductReader = request.app.state.reader
-        product = await reader.get_product(pid)
+        product = await products_of(request).get_product(pid)
         if product is None:
             raise ItemNotFound("no such product", operation="GetItem")
         return product

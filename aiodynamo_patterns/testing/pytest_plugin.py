@@ -9,7 +9,8 @@ Five lines in a user's pytest-asyncio suite::
         assert (await products.update_product_stock(p["product_id"], -1))["stock"] == 1
 
 Fixtures: ``ddb_endpoint`` (URL of an embedded moto server on 127.0.0.1, one per test session,
-or ``AIODYNAMO_PATTERNS_TEST_ENDPOINT`` if set), ``ddb_session`` (an open DynamoSession),
+or ``AIODYNAMO_PATTERNS_TEST_ENDPOINT`` if set), ``ddb_session`` (an open DynamoSession, in the
+mode ``ddb_session_mode`` returns: ``AIODYNAMO_PATTERNS_MODE`` or ``"fast"``),
 ``ddb_table_factory`` (creates uniquely named tables and deletes them after the test). Real
 ``AWS_*`` variables are removed from the environment for every test so that a test can never
 reach a real account by accident; moto is imported only when the endpoint fixture is used.
@@ -24,7 +25,7 @@ from typing import Any, TypeVar, cast
 
 import pytest
 
-from ..session import DynamoSession
+from ..session import DynamoSession, SessionMode
 from ..tables import PRODUCT_GSI, GlobalIndex, create_table, delete_table
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -71,12 +72,36 @@ def ddb_endpoint() -> Iterator[str]:
         server.stop()
 
 
+# -- session mode (fast path / compatible) -------------------------------------------------------
+MODE_ENV = "AIODYNAMO_PATTERNS_MODE"
+
+
+@pytest.fixture
+def ddb_session_mode() -> SessionMode:
+    """The ``DynamoSession`` mode of ``ddb_session``: ``$AIODYNAMO_PATTERNS_MODE`` or ``"fast"``.
+
+    Override it in a conftest (e.g. parametrised over ``["fast", "compatible"]``) to run a
+    suite in both modes.
+    """
+    mode = os.environ.get(MODE_ENV, "fast")
+    if mode not in ("fast", "compatible"):
+        raise pytest.UsageError(f"{MODE_ENV} must be 'fast' or 'compatible', not {mode!r}")
+    return cast(SessionMode, mode)
+
+
+# -------------------------------------------------------------------------------------------------
+
+
 @_async_fixture
-async def ddb_session(ddb_endpoint: str) -> AsyncIterator[DynamoSession]:
-    """An open DynamoSession on ``ddb_endpoint`` with dummy credentials."""
+async def ddb_session(
+    ddb_endpoint: str, ddb_session_mode: SessionMode
+) -> AsyncIterator[DynamoSession]:
+    """An open DynamoSession on ``ddb_endpoint`` with dummy credentials, in ``ddb_session_mode``."""
     from ..embedded import DUMMY_CREDENTIALS
 
-    async with DynamoSession(endpoint_url=ddb_endpoint, **DUMMY_CREDENTIALS) as session:
+    async with DynamoSession(
+        endpoint_url=ddb_endpoint, mode=ddb_session_mode, **DUMMY_CREDENTIALS
+    ) as session:
         yield session
 
 

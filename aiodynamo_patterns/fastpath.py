@@ -136,7 +136,12 @@ class FastPath:
         adapter = self._adapter
         credentials = await adapter.frozen_credentials()
         try:
-            key = (operation, _resources(operation, params), credentials.account_id)
+            # account_id feeds the account-ID endpoint rules (absent from older botocore's tuple)
+            key = (
+                operation,
+                _resources(operation, params),
+                getattr(credentials, "account_id", None),
+            )
             route = self._routes[key]
         except KeyError:
             route = await self._route(operation, params)

@@ -353,3 +353,50 @@ async def test_bad_top_level_parameters_are_refused_before_sending(
 
     assert info.value.field == field_name
     assert fake.seen == []
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, "https://dynamodb.eu-west-1.amazonaws.com"),
+        ({"AWS_USE_FIPS_ENDPOINT": "true"}, "https://dynamodb-fips.eu-west-1.amazonaws.com"),
+        ({"AWS_USE_DUALSTACK_ENDPOINT": "true"}, "https://dynamodb.eu-west-1.api.aws"),
+        ({"AWS_ACCOUNT_ID": "111122223333"}, "https://111122223333.ddb.eu-west-1.amazonaws.com"),
+    ],
+    ids=["regional", "fips", "dual-stack", "account-id"],
+)
+async def test_the_endpoint_comes_from_the_clients_endpoint_rules(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], expected: str
+) -> None:
+    """FIPS, dual-stack and account-ID endpoints resolve as aiobotocore would (nothing is sent)."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+    async with DynamoSession(region_name="eu-west-1") as s:
+        fast = s._fast
+        assert fast is not None
+        info = await fast._adapter.endpoint("GetItem", {"TableName": "t", "Key": {}})
+
+    assert (info.url, info.signing_region, info.signing_name) == (expected, "eu-west-1", "dynamodb")
+    assert info.sigv4 and not info.proxied
+
+
+async def test_a_proxied_endpoint_stays_on_aiobotocores_path(
+    fake: FakeDynamo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With HTTP_PROXY covering the endpoint, the fast path hands the call to aiobotocore."""
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "")
+    calls: list[str] = []
+
+    async with _session(fake, "fast") as s:
+        s.client.meta.events.register(
+            "before-call.dynamodb.GetItem", lambda **kw: calls.append("botocore")
+        )
+        with pytest.raises(DynamoError):
+            await s.call("GetItem", KEY)  # the proxy at port 9 refuses: proof it was used
+
+    assert calls == ["botocore"]
+    assert fake.seen == []

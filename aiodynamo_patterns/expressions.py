@@ -107,12 +107,26 @@ def _normalise(value: Any, field: str) -> Any:
     raise ValidationError(f"unsupported type {type(value).__name__}", field=field)
 
 
+_MAX_INT = 10**38  # DynamoDB numbers have 38 significant digits; bigger ints go to boto3's check
+
+
 def to_wire(value: Any, field: str = "value") -> Wire:
     """Serialise one Python value to DynamoDB JSON (``{"S": "x"}``), naming ``field`` on error."""
+    # The scalar types of keys and most attributes, without boto3's per-value type probing; the
+    # result is what TypeSerializer gives (the unit tests compare them).
+    kind = type(value)
+    if kind is str:
+        return {"S": value}
+    if kind is int and -_MAX_INT < value < _MAX_INT:
+        return {"N": str(value)}
+    if kind is bool:
+        return {"BOOL": value}
+    if kind is bytes:
+        return {"B": value}
     try:
         return dict(_serializer.serialize(_normalise(value, field)))
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(str(exc), field=field) from None
+    except (TypeError, ValueError, ArithmeticError) as exc:  # decimal.Rounded: > 38 digits
+        raise ValidationError(str(exc) or type(exc).__name__, field=field) from None
 
 
 def item_to_wire(item: Mapping[str, Any], field: str = "item") -> dict[str, Wire]:

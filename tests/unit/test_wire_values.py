@@ -1,4 +1,4 @@
-"""The direct-dispatch decoder returns exactly what boto3's TypeDeserializer path returns."""
+"""The shortcut encoder / decoder give exactly what boto3's TypeSerializer / TypeDeserializer give."""
 
 from __future__ import annotations
 
@@ -6,9 +6,16 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from boto3.dynamodb.types import TypeDeserializer
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from aiodynamo_patterns.expressions import _denormalise, from_wire, item_from_wire
+from aiodynamo_patterns import ValidationError
+from aiodynamo_patterns.expressions import (
+    _denormalise,
+    _normalise,
+    from_wire,
+    item_from_wire,
+    to_wire,
+)
 
 VALUES: list[dict[str, Any]] = [
     {"S": "ü 🚀"},
@@ -74,3 +81,37 @@ def test_malformed_values_are_refused_like_boto3(value: dict[str, Any]) -> None:
     """What boto3 refuses is refused the same way."""
     with pytest.raises(TypeError):
         from_wire(value)
+
+
+PYTHON_VALUES: list[Any] = [
+    "",
+    "ü 🚀",
+    0,
+    -5,
+    10**37,
+    10**38 - 1,
+    True,
+    False,
+    None,
+    b"\x00",
+    bytearray(b"x"),
+    Decimal("1.50"),
+    1.1,
+    {"a": [1, "x", {"b": None}]},
+    {1, 2},
+]
+
+
+@pytest.mark.parametrize("value", PYTHON_VALUES, ids=[repr(v)[:30] for v in PYTHON_VALUES])
+def test_to_wire_matches_boto3(value: Any) -> None:
+    """The scalar shortcut of to_wire gives exactly TypeSerializer's DynamoDB JSON."""
+    expected = TypeSerializer().serialize(_normalise(value, "v"))
+
+    assert to_wire(value) == expected
+    assert _typed(to_wire(value)) == _typed(dict(expected))
+
+
+def test_too_large_an_int_is_refused() -> None:
+    """An int of more than 38 digits is refused with ValidationError, as before the shortcut."""
+    with pytest.raises(ValidationError):
+        to_wire(10**38)

@@ -271,9 +271,9 @@ async def _measure(endpoint: str, args: argparse.Namespace) -> dict[tuple[str, s
     results: dict[tuple[str, str, int], Sample] = {}
     for concurrency in args.concurrency:
         async with _variants(endpoint, concurrency, args.variants) as runners:
-            for run in runners.values():  # warm-up: connections, caches, first-call imports
-                await run("get", 200)
-                await run("query", 20)
+            for run in runners.values():  # warm-up: connections, caches, the server's JIT
+                await run("get", args.warmup)
+                await run("query", max(args.warmup // 10, 10))
             for _ in range(args.rounds):
                 for kind, ops in (("get", args.ops), ("query", max(args.ops // 5, 50))):
                     for name, run in runners.items():
@@ -283,6 +283,7 @@ async def _measure(endpoint: str, args: argparse.Namespace) -> dict[tuple[str, s
 
 
 def _report(results: dict[tuple[str, str, int], Sample], args: argparse.Namespace) -> None:
+    print(f"\n{_machine()}")
     print(
         f"\nserver={args.server} ops/round={args.ops} rounds={args.rounds} (one run; ratios are within this run)"
     )
@@ -315,6 +316,20 @@ def _report(results: dict[tuple[str, str, int], Sample], args: argparse.Namespac
             )
 
 
+def _machine() -> str:
+    model = "unknown CPU"
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (
+        f"{os.cpu_count()} CPUs ({model}), Python {sys.version.split()[0]}, "
+        f"load average {load:.1f} at the end of the run"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -324,6 +339,9 @@ def main() -> None:
         "--ops", type=int, default=1500, help="GetItems per variant per round (Query: a fifth)"
     )
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--warmup", type=int, default=300, help="GetItems per variant before measuring"
+    )
     parser.add_argument("--concurrency", type=int, nargs="+", default=[16, 64])
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     args = parser.parse_args()

@@ -43,7 +43,7 @@ from .repository import (
     TransactPut,
     TransactUpdate,
 )
-from .session import DynamoSession, PoolStats
+from .session import DynamoSession, PoolStats, SessionMode
 from .tables import GlobalIndex, create_table, delete_table, ensure_product_table
 
 try:
@@ -81,6 +81,7 @@ __all__ = [
     "Request",
     "ServiceUnavailable",
     "SessionClosed",
+    "SessionMode",
     "SystemClock",
     "TableNotFound",
     "Throttled",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import re
@@ -400,3 +401,55 @@ async def test_a_proxied_endpoint_stays_on_aiobotocores_path(
 
     assert calls == ["botocore"]
     assert fake.seen == []
+
+
+async def test_refreshable_credentials_are_refreshed_by_aiobotocore(
+    fake: FakeDynamo, monkeypatch: pytest.MonkeyPatch, ddb_session_mode: SessionMode
+) -> None:
+    """Credentials from the chain that expire mid-session are refreshed before the next call."""
+    from aiobotocore.credentials import AioRefreshableCredentials
+    from aiobotocore.session import AioSession
+
+    start = datetime.datetime.now(datetime.UTC)
+    clock = [start]
+    refreshes: list[str] = []
+
+    async def refresh() -> dict[str, str]:
+        refreshes.append("refresh")
+        return {
+            "access_key": "AKIDFRESH",
+            "secret_key": "fresh-secret",
+            "token": "fresh-token",
+            "expiry_time": (clock[0] + datetime.timedelta(hours=1)).isoformat(),
+        }
+
+    credentials = AioRefreshableCredentials(
+        "AKIDFIRST",
+        "first-secret",
+        None,
+        start + datetime.timedelta(hours=1),
+        refresh,
+        "test",
+        time_fetcher=lambda: clock[0],
+    )
+
+    async def chain(self: AioSession) -> AioRefreshableCredentials:
+        return credentials
+
+    monkeypatch.setattr(AioSession, "get_credentials", chain)
+    fake.keys = {"AKIDFIRST": ("first-secret", None)}
+
+    async with DynamoSession(
+        endpoint_url=fake.url, region_name="eu-west-1", mode=ddb_session_mode
+    ) as s:
+        assert s.fast_path_active == (ddb_session_mode == "fast")
+        await s.call("GetItem", KEY)
+        clock[0] = start + datetime.timedelta(hours=2)  # the first credentials have expired
+        fake.keys = {"AKIDFRESH": ("fresh-secret", "fresh-token")}
+
+        await s.call("GetItem", KEY)
+
+    assert refreshes == ["refresh"]
+    assert "Credential=AKIDFIRST/" in fake.seen[0]["Authorization"]
+    assert "Credential=AKIDFRESH/" in fake.seen[-1]["Authorization"]
+    assert fake.seen[-1]["X-Amz-Security-Token"] == "fresh-token"

@@ -45,7 +45,7 @@ from .repository import (
     TransactPut,
     TransactUpdate,
 )
-from .session import DynamoSession, PoolStats
+from .session import DynamoSession, PoolStats, SessionMode
 from .tables import GlobalIndex, create_table, delete_table, ensure_product_table
 
 try:
@@ -90,6 +90,7 @@ __all__ = [
     "Result",
     "ServiceUnavailable",
     "SessionClosed",
+    "SessionMode",
     "SystemClock",
     "TableNotFound",
     "Throttled",

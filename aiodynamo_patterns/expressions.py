@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.conditions import AttributeBase, ConditionBase, ConditionExpressionBuilder
-from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
+from boto3.dynamodb.types import DYNAMODB_CONTEXT, Binary, TypeDeserializer, TypeSerializer
 
 from .errors import ValidationError
 
@@ -107,12 +107,26 @@ def _normalise(value: Any, field: str) -> Any:
     raise ValidationError(f"unsupported type {type(value).__name__}", field=field)
 
 
+_MAX_INT = 10**38  # DynamoDB numbers have 38 significant digits; bigger ints go to boto3's check
+
+
 def to_wire(value: Any, field: str = "value") -> Wire:
     """Serialise one Python value to DynamoDB JSON (``{"S": "x"}``), naming ``field`` on error."""
+    # The scalar types of keys and most attributes, without boto3's per-value type probing; the
+    # result is what TypeSerializer gives (the unit tests compare them).
+    kind = type(value)
+    if kind is str:
+        return {"S": value}
+    if kind is int and -_MAX_INT < value < _MAX_INT:
+        return {"N": str(value)}
+    if kind is bool:
+        return {"BOOL": value}
+    if kind is bytes:
+        return {"B": value}
     try:
         return dict(_serializer.serialize(_normalise(value, field)))
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(str(exc), field=field) from None
+    except (TypeError, ValueError, ArithmeticError) as exc:  # decimal.Rounded: > 38 digits
+        raise ValidationError(str(exc) or type(exc).__name__, field=field) from None
 
 
 def item_to_wire(item: Mapping[str, Any], field: str = "item") -> dict[str, Wire]:
@@ -135,7 +149,42 @@ def _denormalise(value: Any) -> Any:
     return value
 
 
+def _number(text: str) -> int | Decimal:
+    # Plain integers (the common case) straight to int; everything else as boto3 does it.
+    digits = text[1:] if text[:1] == "-" else text
+    if digits and len(digits) <= 38 and digits.isascii() and digits.isdigit():
+        return int(text)
+    number = DYNAMODB_CONTEXT.create_decimal(text)
+    return int(number) if number == number.to_integral_value() else number
+
+
 def from_wire(value: Mapping[str, Any]) -> Any:
+    """One DynamoDB JSON value -> Python, exactly as boto3's TypeDeserializer + int-if-integral.
+
+    A direct dispatch on the type tag (several times cheaper than the deserializer's per-value
+    ``getattr``); anything unusual (bad shapes, unknown tags) goes through boto3's own path and
+    its errors. The unit tests compare both on a table of values, types included.
+    """
+    if type(value) is dict and len(value) == 1:
+        ((tag, raw),) = value.items()
+        if tag == "S" or tag == "BOOL":
+            return raw
+        if tag == "N":
+            return _number(raw)
+        if tag == "M":
+            return {k: from_wire(v) for k, v in raw.items()}
+        if tag == "L":
+            return [from_wire(v) for v in raw]
+        if tag == "NULL":
+            return None
+        if tag == "B" and type(raw) is bytes:
+            return raw
+        if tag == "SS":
+            return set(raw)
+        if tag == "NS":
+            return {_number(v) for v in raw}
+        if tag == "BS" and all(type(v) is bytes for v in raw):
+            return set(raw)
     return _denormalise(_deserializer.deserialize(value))
 
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 import aioboto3
 from aiobotocore.config import AioConfig
@@ -26,12 +26,16 @@ from botocore import xform_name
 
 from .clock import Clock, SystemClock
 from .errors import DynamoError, PoolTimeout, SessionClosed, ValidationError, translate_error
+from .fastpath import FAST_OPERATIONS, FastPath, library_user_agent
 from .pipeline import READ_OPERATIONS, Call, Layer, Request, Result, compose
+from .validation import ParamsChecker
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
 
-__all__ = ["DynamoSession", "PoolStats"]
+__all__ = ["DynamoSession", "PoolStats", "SessionMode"]
+
+SessionMode = Literal["fast", "compatible"]
 
 logger = logging.getLogger("aiodynamo_patterns")
 
@@ -77,6 +81,15 @@ class DynamoSession:
     Endpoint, region and credentials default to the standard AWS chain (environment, config
     files, instance roles); pass ``endpoint_url`` for DynamoDB Local, moto, dynalite or any
     compatible endpoint. Use as ``async with DynamoSession(...) as session:``.
+
+    ``mode="fast"`` (the default) sends the data-plane operations (GetItem, PutItem, UpdateItem,
+    DeleteItem, Query, Scan, BatchGetItem, BatchWriteItem, TransactGetItems,
+    TransactWriteItems) over the library's fast path (:mod:`aiodynamo_patterns.fastpath`):
+    credentials, endpoint rules, TLS and the connection pool stay aiobotocore's, but the request
+    is built, signed and decoded by the library. ``mode="compatible"`` keeps every call on
+    aiobotocore's own path, for botocore event hooks (X-Ray, OpenTelemetry's botocore
+    instrumentation), proxies or endpoint discovery. Both return the same values and raise the
+    same errors.
     """
 
     def __init__(
@@ -94,15 +107,20 @@ class DynamoSession:
         read_timeout: float = 10.0,
         layers: Sequence[Layer] | None = None,
         clock: Clock | None = None,
+        mode: SessionMode = "fast",
     ) -> None:
+        if mode not in ("fast", "compatible"):
+            raise ValidationError("must be 'fast' or 'compatible'", field="mode")
         if not isinstance(max_concurrency, int) or max_concurrency < 1:
             raise ValidationError("must be a positive int", field="max_concurrency")
         if acquire_timeout <= 0:
             raise ValidationError("must be positive", field="acquire_timeout")
         self.endpoint_url = endpoint_url
+        self.mode: SessionMode = mode
         self.clock: Clock = clock or SystemClock()
         self.max_concurrency = max_concurrency
         self.acquire_timeout = acquire_timeout
+        self._user_agent = library_user_agent()
         self._aio_session = aioboto3.Session(
             aws_access_key_id=aws_access_key_id,
             aws_secret_access_key=aws_secret_access_key,
@@ -118,7 +136,11 @@ class DynamoSession:
             # x-amz-crc32 does not match as a success; legacy raises ChecksumError. The
             # library's retry layer is the only retry policy.
             retries={"mode": "legacy", "total_max_attempts": 1},
-            user_agent_extra="aiodynamo-patterns",
+            # The library builds every request itself and checks it (validation.py) before
+            # sending; botocore's deep walk of the parameters would only cost CPU.
+            parameter_validation=False,
+            # Precomputed: botocore otherwise rebuilds its User-Agent twice per call.
+            user_agent=self._user_agent,
         )
         self._layers: list[Layer] = list(layers or ())
         self._state = _State.UNOPENED
@@ -126,6 +148,8 @@ class DynamoSession:
         self._client: DynamoDBClient | None = None
         self._semaphore = asyncio.Semaphore(max_concurrency)
         self._methods: dict[str, Any] = {}
+        self._fast: FastPath | None = None
+        self._checker: ParamsChecker | None = None
         self._call: Call = compose(self._layers, self._send)
         self._in_flight = 0
         self._peak = 0
@@ -142,11 +166,15 @@ class DynamoSession:
             raise SessionClosed(f"a DynamoSession can be opened once; it is {self._state.value}")
         stack = AsyncExitStack()
         try:
-            self._client = await stack.enter_async_context(
+            client = await stack.enter_async_context(
                 self._aio_session.client(
                     "dynamodb", endpoint_url=self.endpoint_url, config=self._config
                 )
             )
+            self._client = client
+            self._checker = ParamsChecker(client.meta.service_model)
+            if self.mode == "fast":
+                self._fast = await FastPath.open(client, self._user_agent)
         except BaseException:
             await stack.aclose()
             raise
@@ -168,12 +196,18 @@ class DynamoSession:
             return
         self._state = _State.CLOSED
         stack, self._stack, self._client = self._stack, None, None
+        self._fast = None
         if stack is not None:
             await stack.aclose()
 
     @property
     def is_open(self) -> bool:
         return self._state is _State.OPEN
+
+    @property
+    def fast_path_active(self) -> bool:
+        """True when data-plane calls take the fast path (mode "fast" and the client allows it)."""
+        return self._fast is not None and self._fast.active
 
     @property
     def client(self) -> DynamoDBClient:
@@ -224,13 +258,19 @@ class DynamoSession:
                     f"unknown DynamoDB operation {request.operation!r}", field="operation"
                 )
             self._methods[request.operation] = method
+        if self._checker is not None:
+            self._checker.check(request.operation, request.params)
+        fast = self._fast if request.operation in FAST_OPERATIONS else None
         await self._acquire(request.operation)
         self._in_flight += 1
         self._total += 1
         if self._in_flight > self._peak:
             self._peak = self._in_flight
         try:
-            response: Result = await method(**request.params)
+            if fast is not None:
+                response: Result = await fast.send(request.operation, request.params)
+            else:
+                response = await method(**request.params)
         except asyncio.CancelledError:
             raise
         except DynamoError:
@@ -278,4 +318,7 @@ class DynamoSession:
 
     def __repr__(self) -> str:
         where = self.endpoint_url or "aws"
-        return f"<DynamoSession {self._state.value} {where} max_concurrency={self.max_concurrency}>"
+        return (
+            f"<DynamoSession {self._state.value} {where} mode={self.mode} "
+            f"max_concurrency={self.max_concurrency}>"
+        )

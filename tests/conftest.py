@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 
+import pytest
 import pytest_asyncio
 
 from aiodynamo_patterns import DynamoSession, ProductRepository, Repository
-from aiodynamo_patterns.testing.pytest_plugin import TableFactory
+from aiodynamo_patterns.session import SessionMode
+from aiodynamo_patterns.testing.pytest_plugin import MODE_ENV, TableFactory
+
+# Every test that talks to DynamoDB runs in both session modes (fast path and compatible), unless
+# AIODYNAMO_PATTERNS_MODE pins one: the same assertions must hold on both paths.
+MODES: list[SessionMode] = (
+    [os.environ[MODE_ENV]] if os.environ.get(MODE_ENV) else ["fast", "compatible"]  # type: ignore[list-item]  # checked by the plugin's fixture
+)
+
+
+@pytest.fixture(params=MODES)
+def ddb_session_mode(request: pytest.FixtureRequest) -> SessionMode:
+    mode: SessionMode = request.param
+    return mode
+
 
 # pytester runs users' suites against the plugin in a temporary directory.
 pytest_plugins = ["pytester"]

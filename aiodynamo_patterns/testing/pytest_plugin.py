@@ -9,7 +9,8 @@ Five lines in a user's pytest-asyncio suite::
         assert (await products.update_product_stock(p["product_id"], -1))["stock"] == 1
 
 Fixtures: ``ddb_endpoint`` (URL of an embedded moto server on 127.0.0.1, one per test session,
-or ``AIODYNAMO_PATTERNS_TEST_ENDPOINT`` if set), ``ddb_session`` (an open DynamoSession),
+or ``AIODYNAMO_PATTERNS_TEST_ENDPOINT`` if set), ``ddb_session`` (an open DynamoSession, in the
+mode ``ddb_session_mode`` returns: ``AIODYNAMO_PATTERNS_MODE`` or ``"fast"``),
 ``ddb_table_factory`` (creates uniquely named tables and deletes them after the test),
 ``ddb_backend`` (which implementation is behind the endpoint) and ``ddb_credentials``. Real
 ``AWS_*`` variables are removed from the environment for every test so that a test can never
@@ -33,7 +34,7 @@ from typing import Any, TypeVar, cast
 
 import pytest
 
-from ..session import DynamoSession
+from ..session import DynamoSession, SessionMode
 from ..tables import PRODUCT_GSI, GlobalIndex, create_table, delete_table
 
 __all__ = [
@@ -41,11 +42,13 @@ __all__ = [
     "CREDENTIAL_ENVS",
     "EMBEDDED_BACKENDS",
     "ENDPOINT_ENV",
+    "MODE_ENV",
     "TableFactory",
     "ddb_backend",
     "ddb_credentials",
     "ddb_endpoint",
     "ddb_session",
+    "ddb_session_mode",
     "ddb_table_factory",
 ]
 
@@ -207,12 +210,30 @@ def ddb_credentials() -> dict[str, Any]:
     return _session_credentials()
 
 
+MODE_ENV = "AIODYNAMO_PATTERNS_MODE"
+
+
+@pytest.fixture
+def ddb_session_mode() -> SessionMode:
+    """The ``DynamoSession`` mode of ``ddb_session``: ``$AIODYNAMO_PATTERNS_MODE`` or ``"fast"``.
+
+    Override it in a conftest (e.g. parametrised over ``["fast", "compatible"]``) to run a
+    suite in both modes.
+    """
+    mode = os.environ.get(MODE_ENV, "fast")
+    if mode not in ("fast", "compatible"):
+        raise pytest.UsageError(f"{MODE_ENV} must be 'fast' or 'compatible', not {mode!r}")
+    return cast(SessionMode, mode)
+
+
 @_async_fixture
 async def ddb_session(
-    ddb_endpoint: str, ddb_credentials: dict[str, Any]
+    ddb_endpoint: str, ddb_credentials: dict[str, Any], ddb_session_mode: SessionMode
 ) -> AsyncIterator[DynamoSession]:
-    """An open DynamoSession on ``ddb_endpoint`` (dummy credentials for embedded servers)."""
-    async with DynamoSession(endpoint_url=ddb_endpoint, **ddb_credentials) as session:
+    """An open DynamoSession on ``ddb_endpoint``, in ``ddb_session_mode``."""
+    async with DynamoSession(
+        endpoint_url=ddb_endpoint, mode=ddb_session_mode, **ddb_credentials
+    ) as session:
         yield session
 
 

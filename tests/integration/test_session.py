@@ -22,12 +22,15 @@ from aiodynamo_patterns import (
     ValidationError,
 )
 from aiodynamo_patterns.embedded import DUMMY_CREDENTIALS
+from aiodynamo_patterns.session import SessionMode
 
 
-async def test_peak_in_flight_never_exceeds_max_concurrency(ddb_endpoint: str, table: str) -> None:
+async def test_peak_in_flight_never_exceeds_max_concurrency(
+    ddb_endpoint: str, table: str, ddb_session_mode: SessionMode
+) -> None:
     """500 concurrent reads through a session of 8 slots never have more than 8 in flight."""
     async with DynamoSession(
-        endpoint_url=ddb_endpoint, max_concurrency=8, **DUMMY_CREDENTIALS
+        endpoint_url=ddb_endpoint, max_concurrency=8, mode=ddb_session_mode, **DUMMY_CREDENTIALS
     ) as s:
         repo = Repository(s, table)
         await asyncio.gather(*(repo.get_item({"PK": f"k{i}", "SK": "A"}) for i in range(500)))
@@ -46,10 +49,16 @@ async def test_one_client_shared_and_pool_sized_to_the_semaphore(
     assert ddb_session.client.meta.config.retries == {"mode": "legacy", "total_max_attempts": 1}
 
 
-async def test_acquire_timeout_raises_pool_timeout(ddb_endpoint: str, table: str) -> None:
+async def test_acquire_timeout_raises_pool_timeout(
+    ddb_endpoint: str, table: str, ddb_session_mode: SessionMode
+) -> None:
     """When every slot stays busy longer than acquire_timeout, the next call raises PoolTimeout."""
     async with DynamoSession(
-        endpoint_url=ddb_endpoint, max_concurrency=1, acquire_timeout=0.05, **DUMMY_CREDENTIALS
+        endpoint_url=ddb_endpoint,
+        max_concurrency=1,
+        acquire_timeout=0.05,
+        mode=ddb_session_mode,
+        **DUMMY_CREDENTIALS,
     ) as s:
         await s._semaphore.acquire()  # occupy the only slot, as a stuck request would
         try:
@@ -62,11 +71,15 @@ async def test_acquire_timeout_raises_pool_timeout(ddb_endpoint: str, table: str
         assert await Repository(s, table).get_item({"PK": "a", "SK": "b"}) is None
 
 
-async def test_closing_leaves_no_warnings(ddb_endpoint: str, table: str) -> None:
+async def test_closing_leaves_no_warnings(
+    ddb_endpoint: str, table: str, ddb_session_mode: SessionMode
+) -> None:
     """Open, use and close a session: no ResourceWarning or unclosed-session message at all."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        async with DynamoSession(endpoint_url=ddb_endpoint, **DUMMY_CREDENTIALS) as s:
+        async with DynamoSession(
+            endpoint_url=ddb_endpoint, mode=ddb_session_mode, **DUMMY_CREDENTIALS
+        ) as s:
             await asyncio.gather(
                 *(Repository(s, table).get_item({"PK": "x", "SK": str(i)}) for i in range(20))
             )
@@ -109,9 +122,11 @@ async def test_missing_table_is_table_not_found(
         await Repository(ddb_session, "no-such-table").get_item({"PK": "a", "SK": "b"})
 
 
-async def test_unreachable_endpoint_is_transport_error() -> None:
+async def test_unreachable_endpoint_is_transport_error(ddb_session_mode: SessionMode) -> None:
     """A refused connection arrives as TransportError (retryable), never as a botocore error."""
-    async with DynamoSession(endpoint_url="http://127.0.0.1:9", **DUMMY_CREDENTIALS) as s:
+    async with DynamoSession(
+        endpoint_url="http://127.0.0.1:9", mode=ddb_session_mode, **DUMMY_CREDENTIALS
+    ) as s:
         with pytest.raises(TransportError) as info:
             await Repository(s, "whatever").get_item({"PK": "a", "SK": "b"})
     assert info.value.retryable
@@ -143,9 +158,13 @@ async def corrupting_server() -> AsyncIterator[str]:
         await runner.cleanup()
 
 
-async def test_corrupted_response_never_reaches_the_caller(corrupting_server: str) -> None:
+async def test_corrupted_response_never_reaches_the_caller(
+    corrupting_server: str, ddb_session_mode: SessionMode
+) -> None:
     """A response whose CRC32 does not match its body raises TransportError, never returns data."""
-    async with DynamoSession(endpoint_url=corrupting_server, **DUMMY_CREDENTIALS) as s:
+    async with DynamoSession(
+        endpoint_url=corrupting_server, mode=ddb_session_mode, **DUMMY_CREDENTIALS
+    ) as s:
         with pytest.raises(TransportError) as info:
             await Repository(s, "tbl").get_item({"PK": "a", "SK": "b"})
     assert info.value.code == "ChecksumMismatch"

@@ -1,0 +1,286 @@
+"""The data-plane fast path: DynamoDB JSON over the client's own connection pool, signed here.
+
+For the ten operations the repositories use (:data:`FAST_OPERATIONS`), the session's innermost
+call skips botocore's per-call machinery (parameter walk, event hooks, User-Agent rebuilds, the
+legacy retry handler, response-shape walk) and does the work itself:
+
+- the body is built by :mod:`.codec` (orjson when installed), with ``X-Amz-Target``,
+  ``Content-Type: application/x-amz-json-1.0`` and ``Accept-Encoding: identity`` (the
+  ``x-amz-crc32`` checksum covers the bytes on the wire);
+- it is signed by :class:`.sigv4.SigV4Signer` (signing key cached per day) with the credentials
+  aiobotocore resolves, fetched again on every attempt so refreshable credentials keep working;
+- it goes to the endpoint the client's endpoint rules resolve (FIPS, dual-stack, account-ID
+  endpoints), over the client's own aiohttp session (connector, TLS context, timeouts);
+- every response's ``x-amz-crc32`` is verified (a mismatch is ``TransportError`` with code
+  ``ChecksumMismatch``, as on the botocore path);
+- the response is decoded into exactly what botocore's parser returns, and an error response is
+  mapped by :func:`.errors.error_for_code` to the same typed error as the botocore path.
+
+Anything else (table management, rare operations), proxied endpoints, unsigned clients and
+clients whose internals do not look as verified go through aiobotocore unchanged. The private
+attributes involved are all in :mod:`._aiobotocore_adapter`.
+"""
+
+from __future__ import annotations
+
+import http.client
+import platform
+import zlib
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import aiobotocore
+import botocore
+from botocore import xform_name
+from yarl import URL
+
+from ._aiobotocore_adapter import ClientAdapter, FastPathUnavailable, probe, warn_once
+from .codec import decode, encode
+from .errors import CancellationReason, DynamoError, TransportError, ValidationError, error_for_code
+from .pipeline import Result
+from .sigv4 import SignedTarget, SigV4Signer, amz_timestamp
+
+__all__ = ["FAST_OPERATIONS", "FastPath", "library_user_agent"]
+
+FAST_OPERATIONS = frozenset(
+    {
+        "GetItem",
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "Query",
+        "Scan",
+        "BatchGetItem",
+        "BatchWriteItem",
+        "TransactGetItems",
+        "TransactWriteItems",
+    }
+)
+
+_TABLE_OPERATIONS = frozenset({"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan"})
+_TARGET_PREFIX = "DynamoDB_20120810."
+_CONTENT_TYPE = "application/x-amz-json-1.0"
+_MAX_ROUTES = 1024
+
+
+def library_user_agent() -> str:
+    """The User-Agent both paths send, computed once: names the library and its stack."""
+    try:
+        ours = version("aiodynamo-patterns")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        ours = "0.0.0"
+    return (
+        f"aiodynamo-patterns/{ours} aiobotocore/{aiobotocore.__version__} "
+        f"botocore/{botocore.__version__} Python/{platform.python_version()} "
+        f"{platform.system()}/{platform.release()}"
+    )
+
+
+class _Route:
+    """Where and how one (operation, tables, account) is sent; ``None`` fields mean botocore."""
+
+    __slots__ = ("extra_headers", "signer", "target", "url")
+
+    def __init__(
+        self, url: URL, target: SignedTarget, signer: SigV4Signer, extra: dict[str, str]
+    ) -> None:
+        self.url = url
+        self.target = target
+        self.signer = signer
+        self.extra_headers = extra
+
+
+def _resources(operation: str, params: dict[str, Any]) -> object:
+    """The request's inputs to the endpoint rules besides the client's own settings."""
+    if operation in _TABLE_OPERATIONS:
+        return params.get("TableName")
+    if operation.startswith("Batch"):
+        items = params.get("RequestItems")
+        return tuple(items) if isinstance(items, dict) else None
+    tables = []
+    for action in params.get("TransactItems") or ():
+        if isinstance(action, dict):
+            for body in action.values():
+                if isinstance(body, dict):
+                    tables.append(body.get("TableName"))
+    return tuple(tables)
+
+
+class FastPath:
+    """Sends data-plane requests for one open client; see the module docstring."""
+
+    def __init__(self, client: Any, adapter: ClientAdapter, user_agent: str) -> None:
+        self._client = client
+        self._adapter = adapter
+        self._user_agent = user_agent
+        self._routes: dict[tuple[str, object, object], _Route | None] = {}
+        self._signers: dict[tuple[str, str], SigV4Signer] = {}
+        self._methods: dict[str, Any] = {}
+        service_model = client.meta.service_model
+        self._output_members = {
+            op: frozenset(service_model.operation_model(op).output_shape.members)
+            for op in FAST_OPERATIONS
+        }
+        self.active = True
+
+    @classmethod
+    async def open(cls, client: Any, user_agent: str) -> FastPath | None:
+        """A fast path for ``client``, or ``None`` when its internals do not allow one."""
+        adapter = await probe(client)
+        return cls(client, adapter, user_agent) if adapter is not None else None
+
+    async def send(self, operation: str, params: dict[str, Any]) -> Result:
+        """One attempt of ``operation``; raises the library's typed errors."""
+        if not self.active:
+            return await self._compatible(operation, params)
+        adapter = self._adapter
+        credentials = await adapter.frozen_credentials()
+        try:
+            # account_id feeds the account-ID endpoint rules (absent from older botocore's tuple)
+            key = (
+                operation,
+                _resources(operation, params),
+                getattr(credentials, "account_id", None),
+            )
+            route = self._routes[key]
+        except KeyError:
+            route = await self._route(operation, params)
+            if len(self._routes) >= _MAX_ROUTES:
+                self._routes.clear()
+            self._routes[key] = route
+        except TypeError:  # unhashable garbage where a table name belongs: resolve every time
+            route = await self._route(operation, params)
+        if route is None:
+            return await self._compatible(operation, params)
+        try:
+            body = encode(params)
+        except TypeError as exc:
+            raise ValidationError(
+                f"parameters cannot be sent: {exc}", field="params", operation=operation
+            ) from None
+        headers = {
+            "X-Amz-Target": _TARGET_PREFIX + operation,
+            "Content-Type": _CONTENT_TYPE,
+            "User-Agent": self._user_agent,
+            **route.extra_headers,
+        }
+        route.signer.sign(
+            "POST",
+            route.target,
+            headers,
+            body,
+            access_key=credentials.access_key,
+            secret_key=credentials.secret_key,
+            token=credentials.token,
+            timestamp=amz_timestamp(),
+        )
+        # Not signed (as on botocore's path): the checksum needs the identity-encoded bytes.
+        headers["Accept-Encoding"] = "identity"
+        async with adapter.aiohttp_session.post(route.url, data=body, headers=headers) as response:
+            raw = await response.read()
+            status = response.status
+            raw_headers = response.raw_headers
+        received = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw_headers}
+        expected_crc = received.get("x-amz-crc32")
+        if expected_crc is not None:
+            actual = zlib.crc32(raw) & 0xFFFFFFFF
+            if not expected_crc.isdigit() or int(expected_crc) != actual:
+                raise TransportError(
+                    "response failed its CRC32 check and was discarded: Checksum crc32 failed, "
+                    f"expected checksum: {expected_crc} did not match calculated checksum: {actual}",
+                    operation=operation,
+                    code="ChecksumMismatch",
+                )
+        request_id = received.get("x-amzn-requestid")
+        if status >= 300:
+            raise _error(operation, status, raw, request_id)
+        try:
+            parsed = decode(raw)
+        except ValueError as exc:
+            raise DynamoError(
+                f"Unable to parse response ({exc}), invalid JSON received",
+                operation=operation,
+                code="ResponseParserError",
+                status=status,
+                request_id=request_id,
+            ) from None
+        if not isinstance(parsed, dict):
+            raise DynamoError(
+                "Unable to parse response, expected a JSON object",
+                operation=operation,
+                code="ResponseParserError",
+                status=status,
+                request_id=request_id,
+            )
+        members = self._output_members[operation]
+        for extra in [k for k in parsed if k not in members]:
+            del parsed[extra]  # botocore keeps only modelled members
+        metadata: dict[str, Any] = {"HTTPStatusCode": status, "HTTPHeaders": received}
+        if request_id is not None:
+            metadata["RequestId"] = request_id
+        metadata["RetryAttempts"] = 0
+        parsed["ResponseMetadata"] = metadata
+        return parsed
+
+    async def _route(self, operation: str, params: dict[str, Any]) -> _Route | None:
+        try:
+            info = await self._adapter.endpoint(operation, params)
+        except FastPathUnavailable as exc:
+            warn_once(str(exc))
+            self.active = False
+            return None
+        if info.proxied or not info.sigv4:
+            return None
+        signer_key = (info.signing_name, info.signing_region)
+        signer = self._signers.get(signer_key)
+        if signer is None:
+            signer = self._signers[signer_key] = SigV4Signer(*signer_key)
+        return _Route(
+            URL(info.url, encoded=True), SignedTarget.from_url(info.url), signer, info.headers
+        )
+
+    async def _compatible(self, operation: str, params: dict[str, Any]) -> Result:
+        method = self._methods.get(operation)
+        if method is None:
+            method = self._methods[operation] = getattr(self._client, xform_name(operation))
+        response: Result = await method(**params)
+        return response
+
+
+def _error(operation: str, status: int, raw: bytes, request_id: str | None) -> DynamoError:
+    """The typed error for an error response, parsed as botocore's JSON protocol parser does."""
+    body: dict[str, Any]
+    stripped = raw.strip()
+    if status >= 500 and (not stripped or stripped.startswith(b"<html>")):
+        code = str(status)
+        message = http.client.responses.get(status, "")
+        body = {}
+    else:
+        try:
+            decoded = decode(raw)
+        except ValueError:
+            decoded = {"message": raw.decode("utf-8", "replace")}
+        body = decoded if isinstance(decoded, dict) else {"message": str(decoded)}
+        message = str(body.get("message", body.get("Message", "")))
+        code = str(body.get("__type", str(status)))
+        if ":" in code:
+            code = code.split(":", 1)[0]
+        if "#" in code:
+            code = code.rsplit("#", 1)[1]
+    reasons = [
+        CancellationReason(
+            code=str(r.get("Code", "None")), message=r.get("Message"), item=r.get("Item")
+        )
+        for r in (body.get("CancellationReasons") or [])
+        if isinstance(r, dict)
+    ]
+    item = body.get("Item") if code == "ConditionalCheckFailedException" else None
+    return error_for_code(
+        code,
+        message or code,
+        operation=operation,
+        status=status,
+        request_id=request_id,
+        item=item,
+        reasons=reasons if code == "TransactionCanceledException" else (),
+    )

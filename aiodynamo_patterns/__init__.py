@@ -5,9 +5,11 @@ single choke point, where layers add retry, circuit breaking, caching and metric
 turn plain Python values into injection-safe requests.
 """
 
+import logging
 from importlib.metadata import PackageNotFoundError, version
 
 from .backoff import Backoff
+from .breaker import BreakerConfig, BreakerLayer, BreakerSnapshot, BreakerState, CircuitBreaker
 from .clock import Clock, SystemClock
 from .embedded import EmbeddedDynamo
 from .errors import (
@@ -43,8 +45,14 @@ from .repository import (
     TransactPut,
     TransactUpdate,
 )
+from .retry import RetryLayer, RetryPolicy, RetryStats
 from .session import DynamoSession, PoolStats
 from .tables import GlobalIndex, create_table, delete_table, ensure_product_table
+
+# The library logs (breaker transitions, budget exhaustion) but never configures logging; the
+# NullHandler keeps Python's last-resort handler from printing to stderr when the app did not
+# configure logging either (logging HOWTO, "Configuring Logging for a Library").
+logging.getLogger("aiodynamo_patterns").addHandler(logging.NullHandler())
 
 try:
     __version__ = version("aiodynamo-patterns")
@@ -56,8 +64,13 @@ __all__ = [
     "AppendToList",
     "Backoff",
     "BatchIncomplete",
+    "BreakerConfig",
+    "BreakerLayer",
+    "BreakerSnapshot",
+    "BreakerState",
     "Call",
     "CancellationReason",
+    "CircuitBreaker",
     "CircuitOpen",
     "Clock",
     "ConditionFailed",
@@ -79,6 +92,9 @@ __all__ = [
     "Remove",
     "Repository",
     "Request",
+    "RetryLayer",
+    "RetryPolicy",
+    "RetryStats",
     "ServiceUnavailable",
     "SessionClosed",
     "SystemClock",

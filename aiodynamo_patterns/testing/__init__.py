@@ -2,9 +2,11 @@
 
 ``aiodynamo_patterns.testing.pytest_plugin`` is registered as a pytest plugin (entry point
 ``pytest11``) and provides the ``ddb_*`` fixtures; :class:`ManualClock` lets tests move time
-without sleeping.
+without sleeping; :class:`FaultProxy` puts throttling, 5xx, resets, lost responses, latency and
+outages on the wire between a session and any plain-HTTP DynamoDB endpoint.
 """
 
 from .clock import ManualClock
+from .fault_proxy import Fault, FaultProxy
 
-__all__ = ["ManualClock"]
+__all__ = ["Fault", "FaultProxy", "ManualClock"]

@@ -36,6 +36,7 @@ __all__ = [
     "BreakerSnapshot",
     "BreakerState",
     "CircuitBreaker",
+    "Ticket",
     "is_availability_failure",
 ]
 
@@ -79,6 +80,15 @@ class BreakerConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class Ticket:
+    """An admitted call: which state epoch admitted it, its number, whether it is a probe."""
+
+    epoch: int
+    seq: int
+    probe: bool
+
+
+@dataclass(frozen=True, slots=True)
 class BreakerSnapshot:
     """What ``state()`` reports: the state, its counters and clock timestamps."""
 
@@ -110,6 +120,10 @@ def is_availability_failure(exc: BaseException) -> bool:
 class CircuitBreaker:
     """One circuit's state machine. Every method is synchronous: no await between a decision
     and its bookkeeping, so concurrent coroutines cannot both take the last probe slot.
+
+    In the closed state calls are judged in admission order (a call's verdict counts once every
+    call admitted before it has finished), so a burst whose fast failures return before its
+    slower successes is not mistaken for a run of consecutive failures.
     """
 
     def __init__(
@@ -130,64 +144,81 @@ class CircuitBreaker:
         self._window_failures = 0
         self._probes = 0
         self._probe_successes = 0
+        # closed-state bookkeeping: calls are numbered on admission and judged in that order
+        self._epoch = 0
+        self._next_seq = 0
+        self._cursor = 0
+        self._verdicts: dict[int, bool | None] = {}
         self._opened_at: float | None = None
         self._changed_at = clock.now()
         self._times_opened = 0
         self._rejected = 0
         self._transitions = 0
 
-    # -- the three hooks the layer calls ---------------------------------------------------
+    # -- the hooks the layer calls ------------------------------------------------------------
 
-    def admit(self) -> bool:
-        """Whether a call may go through now. Admitted while half-open, the call holds one of
-        the probe slots until it reports back through ``record_*``.
+    def admit(self) -> Ticket | None:
+        """A ticket if a call may go through now, else None. A ticket taken while half-open is
+        one of the probe slots; every ticket is given back through :meth:`record`.
         """
         if self._state is BreakerState.CLOSED:
-            return True
+            seq = self._next_seq
+            self._next_seq += 1
+            return Ticket(self._epoch, seq, probe=False)
         if self._state is BreakerState.OPEN:
             assert self._opened_at is not None
             if self.clock.now() - self._opened_at < self.config.reset_timeout:
                 self._rejected += 1
-                return False
+                return None
             self._transition(BreakerState.HALF_OPEN)
         # HALF_OPEN
         if self._probes + self._probe_successes >= self.config.half_open_probes:
             self._rejected += 1
-            return False
+            return None
         self._probes += 1
-        return True
+        return Ticket(self._epoch, -1, probe=True)
 
-    def record_success(self, probe: bool) -> None:
-        if probe and self._state is BreakerState.HALF_OPEN:
+    def record(self, ticket: Ticket, failed: bool | None) -> None:
+        """The verdict of an admitted call: True for an availability failure, False for any
+        answer, None when it was cancelled (no verdict; a probe slot is given back).
+        """
+        if ticket.epoch != self._epoch:
+            return  # admitted before the last transition: the state already moved on
+        if ticket.probe:
             self._probes -= 1
+            if failed is None:
+                return
+            if failed:
+                self._transition(BreakerState.OPEN)
+                return
             self._probe_successes += 1
             if self._probe_successes >= self.config.half_open_probes:
                 self._transition(BreakerState.CLOSED)
             return
-        if self._state is BreakerState.CLOSED:
-            self._consecutive = 0
-            self._observe(False)
-
-    def record_failure(self, probe: bool) -> None:
-        if probe and self._state is BreakerState.HALF_OPEN:
-            self._probes -= 1
-            self._transition(BreakerState.OPEN)
+        # Judge calls in the order they were admitted, not the order they finished: failures
+        # that come back fast (a reset) would otherwise pile up ahead of the slower successes
+        # of the same burst and look like a run of consecutive failures.
+        self._verdicts[ticket.seq] = failed
+        judged_failure = False
+        while self._cursor in self._verdicts:
+            verdict = self._verdicts.pop(self._cursor)
+            self._cursor += 1
+            if verdict is None:
+                continue
+            if verdict:
+                self._consecutive += 1
+                judged_failure = True
+            else:
+                self._consecutive = 0
+            self._observe(verdict)
+        if not judged_failure:
             return
-        if self._state is not BreakerState.CLOSED:
-            return  # a call admitted before the circuit opened: already counted as down
-        self._consecutive += 1
-        self._observe(True)
         calls = len(self._window)
         if self._consecutive >= self.config.failure_threshold or (
             calls >= self.config.minimum_calls
             and self._window_failures >= self.config.failure_rate_threshold * calls
         ):
             self._transition(BreakerState.OPEN)
-
-    def record_abandoned(self, probe: bool) -> None:
-        """The call was cancelled: no verdict, but a probe slot is given back."""
-        if probe and self._state is BreakerState.HALF_OPEN:
-            self._probes -= 1
 
     # -- internals ----------------------------------------------------------------------------
 
@@ -211,8 +242,11 @@ class CircuitBreaker:
         self._state = new
         self._changed_at = now
         self._transitions += 1
+        self._epoch += 1
         self._probes = 0
         self._probe_successes = 0
+        self._verdicts.clear()
+        self._cursor = self._next_seq
         if new is BreakerState.OPEN:
             self._opened_at = now
             self._times_opened += 1
@@ -293,7 +327,8 @@ class BreakerLayer:
 
     async def __call__(self, request: Request, call_next: Call) -> Result:
         breaker = self.circuit(request.table)
-        if not breaker.admit():
+        ticket = breaker.admit()
+        if ticket is None:
             snap = breaker.state()
             retry_in = (
                 max(0.0, snap.opened_at + self.config.reset_timeout - self.clock.now())
@@ -306,18 +341,13 @@ class BreakerLayer:
                 operation=request.operation,
                 code="CircuitOpen",
             )
-        # Admitted while half-open means this call holds one of the probe slots.
-        probe = breaker.current is BreakerState.HALF_OPEN
         try:
             result = await call_next(request)
         except DynamoError as exc:
-            if is_availability_failure(exc):
-                breaker.record_failure(probe)
-            else:
-                breaker.record_success(probe)
+            breaker.record(ticket, is_availability_failure(exc))
             raise
         except BaseException:
-            breaker.record_abandoned(probe)
+            breaker.record(ticket, None)
             raise
-        breaker.record_success(probe)
+        breaker.record(ticket, False)
         return result

@@ -104,6 +104,7 @@ class FaultProxy:
         self._script: list[Fault] = []
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._upstream: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- configuration --------------------------------------------------------------------
@@ -176,12 +177,18 @@ class FaultProxy:
         server, self._server = self._server, None
         if server is not None:
             server.close()
-        for writer in list(self._writers):
+        # Reset every connection, client and upstream side: each handler then ends by itself on
+        # its next read or write. (Cancelling the handlers instead makes asyncio's stream
+        # callback log the CancelledError on Python 3.11.)
+        for writer in list(self._writers) + list(self._upstream):
             _reset(writer)
         tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=5.0)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
         if server is not None:
             await server.wait_closed()
 
@@ -199,7 +206,7 @@ class FaultProxy:
         self._writers.add(writer)
         self.connections += 1
         try:
-            while True:
+            while self._server is not None:
                 head, body = await _read_request(reader)
                 if not await self._handle(head, body, writer):
                     break
@@ -276,11 +283,13 @@ class FaultProxy:
 
     async def _forward(self, head: bytes, body: bytes) -> bytes:
         reader, writer = await asyncio.open_connection(self.upstream_host, self.upstream_port)
+        self._upstream.add(writer)
         try:
             writer.write(_with_header(head, b"Connection", b"close") + body)
             await writer.drain()
             raw = await reader.read()
         finally:
+            self._upstream.discard(writer)
             writer.close()
             with contextlib.suppress(OSError):
                 await writer.wait_closed()

@@ -273,3 +273,34 @@ def test_config_validates_its_settings() -> None:
     with pytest.raises(ValidationError) as raised:
         BreakerConfig(half_open_probes=0)
     assert raised.value.field == "half_open_probes"
+
+
+async def test_fast_failures_of_a_burst_are_judged_in_admission_order() -> None:
+    """12 resets that return before the burst's 24 slower successes are not 12 in a row."""
+    layer, _, _ = make(failure_threshold=10, minimum_calls=100)
+    release = asyncio.Event()
+
+    async def endpoint_for(i: int) -> Result:
+        if i % 3 == 0:
+            raise TransportError("reset", operation="GetItem")
+        await release.wait()
+        return {}
+
+    async def one(i: int) -> str:
+        try:
+            await layer(request(), lambda req: endpoint_for(i))
+        except DynamoError:
+            return "error"
+        return "ok"
+
+    tasks = [asyncio.create_task(one(i)) for i in range(36)]
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert layer.state().state is BreakerState.CLOSED  # 12 failed, none judged alone yet
+    release.set()
+    outcomes = await asyncio.gather(*tasks)
+
+    assert outcomes.count("error") == 12
+    snap = layer.state()
+    assert snap.state is BreakerState.CLOSED
+    assert (snap.window_calls, snap.window_failures) == (36, 12)

@@ -156,7 +156,8 @@ class RetryBudget:
         return True
 
     def refund(self, amount: float) -> None:
-        self.tokens = min(self.capacity, self.tokens + amount)
+        # rounded so that fractional rewards do not leave float dust in the figures
+        self.tokens = round(min(self.capacity, self.tokens + amount), 6)
 
 
 def is_retryable(exc: BaseException) -> bool:

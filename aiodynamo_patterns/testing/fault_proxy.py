@@ -101,6 +101,8 @@ class FaultProxy:
         self.counts: Counter[Fault] = Counter()
         self.connections = 0
         self.requests = 0
+        #: dropped answers that were successes: the request was applied, the client never knew
+        self.dropped_successes = 0
         self._script: list[Fault] = []
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
@@ -275,6 +277,8 @@ class FaultProxy:
             await _write(writer, 502, "InternalServerError", "upstream unreachable (FaultProxy)")
             return True
         if fault is Fault.DROP_RESPONSE:
+            if response.startswith((b"HTTP/1.1 200", b"HTTP/1.0 200")):
+                self.dropped_successes += 1
             _reset(writer)
             return False
         writer.write(response)

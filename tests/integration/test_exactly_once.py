@@ -49,6 +49,7 @@ async def stock_of(products: ProductRepository, pid: str) -> int:
     return int(item["stock"])
 
 
+@pytest.mark.slow
 async def test_500_concurrent_decrements_with_20_percent_lost_responses(
     ddb_endpoint: str, products: ProductRepository, table: str
 ) -> None:
@@ -74,7 +75,9 @@ async def test_500_concurrent_decrements_with_20_percent_lost_responses(
     assert (successes, refused) == (300, 200)
     assert await stock_of(products, pid) == 300 - successes == 0
     assert proxy.counts[Fault.DROP_RESPONSE] >= 100
-    assert 0 < faulty.replays_recognised <= proxy.counts[Fault.DROP_RESPONSE]
+    # every answer lost after the write was applied was resolved by recognising the replay
+    assert proxy.dropped_successes > 0
+    assert faulty.replays_recognised == proxy.dropped_successes
     assert retry is not None and (retry.give_ups, retry.outcome_unknown) == (0, 0)
     assert retry.budget_exhausted == 0
     assert breaker is not None and breaker.times_opened == 0

@@ -104,7 +104,7 @@ async def _storm(
             )
 
     t0 = time.perf_counter()
-    outcomes = await asyncio.gather(*(one(i) for i in range(600)), return_exceptions=True)
+    outcomes = await asyncio.gather(*(one(i) for i in range(400)), return_exceptions=True)
     elapsed = time.perf_counter() - t0
     proxy.clear()
     after = faulty.retry_stats()

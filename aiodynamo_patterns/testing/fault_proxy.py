@@ -15,6 +15,8 @@ Per request, the proxy decides (a scripted sequence first, then the seeded rates
 * ``RESET``: reset the client's connection without forwarding,
 * ``DROP_RESPONSE``: forward the request (the write happens) and reset the client's connection
   instead of relaying the answer (the client never hears),
+* ``HANG``: read the request and never answer (until ``go_down()``/close): the client's read
+  timeout fires,
 
 and, independently, adds ``latency`` seconds before handling it with probability
 ``latency_rate``. ``go_down()`` closes the listening socket and every client connection (new
@@ -56,6 +58,7 @@ class Fault(enum.Enum):
     ERROR_500 = "error_500"
     RESET = "reset"
     DROP_RESPONSE = "drop_response"
+    HANG = "hang"
     LATENCY = "latency"  # counted when latency was added; combines with the other faults
 
 
@@ -74,6 +77,7 @@ class FaultProxy:
         error_rate: float = 0.0,
         reset_rate: float = 0.0,
         drop_response_rate: float = 0.0,
+        hang_rate: float = 0.0,
         latency_rate: float = 0.0,
         latency: float = 0.0,
         operations: Iterable[str] | None = None,
@@ -91,6 +95,7 @@ class FaultProxy:
         self.error_rate = error_rate
         self.reset_rate = reset_rate
         self.drop_response_rate = drop_response_rate
+        self.hang_rate = hang_rate
         self.latency_rate = latency_rate
         self.latency = latency
         self.operations = frozenset(operations) if operations is not None else None
@@ -107,6 +112,7 @@ class FaultProxy:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._upstream: set[asyncio.StreamWriter] = set()
+        self._down = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- configuration --------------------------------------------------------------------
@@ -126,6 +132,7 @@ class FaultProxy:
         error_rate: float | None = None,
         reset_rate: float | None = None,
         drop_response_rate: float | None = None,
+        hang_rate: float | None = None,
         latency_rate: float | None = None,
     ) -> None:
         """Change some rates (for example to end a storm); the ones not given stay as they are."""
@@ -137,13 +144,20 @@ class FaultProxy:
             self.reset_rate = reset_rate
         if drop_response_rate is not None:
             self.drop_response_rate = drop_response_rate
+        if hang_rate is not None:
+            self.hang_rate = hang_rate
         if latency_rate is not None:
             self.latency_rate = latency_rate
 
     def clear(self) -> None:
         """No more faults: every rate to zero and the script emptied."""
         self.set_rates(
-            throttle_rate=0, error_rate=0, reset_rate=0, drop_response_rate=0, latency_rate=0
+            throttle_rate=0,
+            error_rate=0,
+            reset_rate=0,
+            drop_response_rate=0,
+            hang_rate=0,
+            latency_rate=0,
         )
         self._script.clear()
 
@@ -169,6 +183,7 @@ class FaultProxy:
         """Listen (again, on the same port once one was chosen)."""
         if self._server is not None:
             return
+        self._down = asyncio.Event()
         self._server = await asyncio.start_server(
             self._on_connection, self.host, self.port, reuse_address=True
         )
@@ -177,6 +192,7 @@ class FaultProxy:
     async def go_down(self) -> None:
         """Stop listening and close every client connection: the endpoint is gone."""
         server, self._server = self._server, None
+        self._down.set()
         if server is not None:
             server.close()
         # Reset every connection, client and upstream side: each handler then ends by itself on
@@ -238,6 +254,7 @@ class FaultProxy:
             (Fault.THROTTLE, self.throttle_rate),
             (Fault.ERROR_500, self.error_rate),
             (Fault.DROP_RESPONSE, self.drop_response_rate),
+            (Fault.HANG, self.hang_rate),
         ):
             if roll < rate:
                 return fault, delay
@@ -254,6 +271,10 @@ class FaultProxy:
             await self._sleep(self.latency)
         self.counts[fault] += 1
         if fault is Fault.RESET:
+            _reset(writer)
+            return False
+        if fault is Fault.HANG:
+            await self._down.wait()
             _reset(writer)
             return False
         if fault is Fault.THROTTLE:

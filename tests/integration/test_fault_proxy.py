@@ -152,3 +152,17 @@ async def test_latency_uses_the_injected_sleep(ddb_endpoint: str, table: str) ->
         await session.call("GetItem", get(table))
     assert delays == [0.25]
     assert proxy.counts[Fault.LATENCY] == 1
+
+
+async def test_a_hanging_request_ends_in_the_clients_read_timeout(
+    proxy: FaultProxy, table: str
+) -> None:
+    """HANG never answers: the session's read timeout turns it into a TransportError."""
+    proxy.script([Fault.HANG])
+    async with DynamoSession(
+        endpoint_url=proxy.url, retry=None, breaker=None, read_timeout=0.5, **DUMMY_CREDENTIALS
+    ) as session:
+        with pytest.raises(TransportError) as raised:
+            await session.call("GetItem", get(table))
+    assert raised.value.code == "Timeout"
+    assert proxy.counts[Fault.HANG] == 1

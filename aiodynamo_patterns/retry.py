@@ -35,8 +35,10 @@ from dataclasses import dataclass, field
 from .backoff import Backoff
 from .clock import Clock
 from .errors import (
+    CircuitOpen,
     DynamoError,
     OutcomeUnknown,
+    PoolTimeout,
     ServiceUnavailable,
     Throttled,
     TransactionConflict,
@@ -203,8 +205,10 @@ class RetryLayer:
                 result = await call_next(request)
             except DynamoError as exc:
                 if not is_retryable(exc):
-                    # A definitive answer: the tokens this call spent come back.
-                    self.budget.refund(spent)
+                    if not isinstance(exc, CircuitOpen | PoolTimeout):
+                        # A definitive answer: the tokens this call spent come back. (An open
+                        # circuit or a full pool is no answer: the call ends unresolved.)
+                        self.budget.refund(spent)
                     raise
                 if not request.idempotent and not provably_not_executed(exc):
                     self._outcome_unknown += 1

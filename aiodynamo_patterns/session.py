@@ -79,6 +79,9 @@ class DynamoSession:
     Endpoint, region and credentials default to the standard AWS chain (environment, config
     files, instance roles); pass ``endpoint_url`` for DynamoDB Local, moto, dynalite or any
     compatible endpoint. Use as ``async with DynamoSession(...) as session:``.
+
+    ``retry`` (a :class:`RetryPolicy`) and ``breaker`` (a :class:`BreakerConfig`) configure the
+    built-in layers, on by default; ``None`` switches one off. ``layers`` go outside them.
     """
 
     def __init__(

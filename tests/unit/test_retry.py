@@ -260,3 +260,13 @@ def test_max_call_duration_bounds_the_retry_window() -> None:
     """The duration bound includes the deadline and one attempt timeout."""
     assert RetryPolicy(deadline=20.0).max_call_duration(10.0) == 30.0
     assert RetryPolicy(max_attempts=1).max_call_duration(10.0) == 10.0
+
+
+async def test_a_call_ended_by_an_open_circuit_keeps_its_retry_cost_spent() -> None:
+    """An open circuit is no answer from the service: the call's tokens are not refunded."""
+    retry, _ = layer(budget_capacity=10, retry_cost=1, success_reward=0)
+
+    with pytest.raises(CircuitOpen):
+        await retry(write(), Script([throttled(), throttled(), CircuitOpen("open")]))
+
+    assert retry.budget.tokens == 8

@@ -29,7 +29,7 @@ def test_demo_on_embedded_server() -> None:
     assert "400/400 mixed operations succeeded" in result.stdout
     assert "0 give-ups, budget exhausted 0 times" in result.stdout
     assert "0 OutcomeUnknown, final stock 0 (150 - 150)" in result.stdout
-    assert "next 1000 calls: 1000 CircuitOpen, 0 requests sent" in result.stdout
+    assert "next 2000 calls: 2000 CircuitOpen, 0 requests sent" in result.stdout
     assert "one probe succeeded, breaker closed" in result.stdout
 
 

@@ -3,8 +3,9 @@
 Which failures are retried (by the library's error classes, see ``errors``):
 
 * ``Throttled`` (``ProvisionedThroughputExceededException``, ``ThrottlingException``,
-  ``RequestLimitExceeded``) and ``TransactionConflict``: the server answered that it did not
-  execute the request, so every request may be resent, writes included.
+  ``RequestLimitExceeded``), ``TransactionConflict``, and a ``TransactionCanceled`` whose reasons
+  are only conflicts or throttling: the server answered that it did not execute the request, so
+  every request may be resent, writes included.
 * ``TransportError`` with ``request_sent=False`` (connection refused, connect timeout): the request
   never left the client, so every request may be resent.
 * ``ServiceUnavailable`` (5xx) and any other ``TransportError`` (reset, timeout, lost or corrupted
@@ -41,6 +42,7 @@ from .errors import (
     PoolTimeout,
     ServiceUnavailable,
     Throttled,
+    TransactionCanceled,
     TransactionConflict,
     TransportError,
     ValidationError,
@@ -162,14 +164,30 @@ class RetryBudget:
         self.tokens = round(min(self.capacity, self.tokens + amount), 6)
 
 
+#: cancellation reasons of a transaction that another attempt may not meet
+_TRANSIENT_REASONS = frozenset(
+    {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
+)
+
+
+def _transiently_cancelled(exc: BaseException) -> bool:
+    """A transaction cancelled only because of conflicts or throttling (nothing was applied)."""
+    if not isinstance(exc, TransactionCanceled) or not exc.reasons:
+        return False
+    codes = {reason.code for reason in exc.reasons} - {"None"}
+    return bool(codes) and codes <= _TRANSIENT_REASONS
+
+
 def is_retryable(exc: BaseException) -> bool:
     """Whether resending could give another answer (throttling, 5xx, conflicts, transport)."""
-    return isinstance(exc, Throttled | TransactionConflict | ServiceUnavailable | TransportError)
+    return isinstance(
+        exc, Throttled | TransactionConflict | ServiceUnavailable | TransportError
+    ) or _transiently_cancelled(exc)
 
 
 def provably_not_executed(exc: BaseException) -> bool:
     """Whether the failure proves the request did not execute (safe to resend any write)."""
-    if isinstance(exc, Throttled | TransactionConflict):
+    if isinstance(exc, Throttled | TransactionConflict) or _transiently_cancelled(exc):
         return True
     return isinstance(exc, TransportError) and not exc.request_sent
 

@@ -270,3 +270,32 @@ async def test_a_call_ended_by_an_open_circuit_keeps_its_retry_cost_spent() -> N
         await retry(write(), Script([throttled(), throttled(), CircuitOpen("open")]))
 
     assert retry.budget.tokens == 8
+
+
+@pytest.mark.parametrize(
+    ("codes", "retried"),
+    [
+        (["None", "TransactionConflict"], True),
+        (["ThrottlingError", "None"], True),
+        (["ConditionalCheckFailed", "TransactionConflict"], False),
+        (["None", "ValidationError"], False),
+    ],
+)
+async def test_a_transaction_cancelled_only_by_conflicts_is_resent(
+    codes: list[str], retried: bool
+) -> None:
+    """Conflict/throttle cancellations applied nothing: resent even though writes; others not."""
+    from aiodynamo_patterns import CancellationReason, TransactionCanceled
+
+    retry, _ = layer()
+    cancelled = TransactionCanceled(
+        "cancelled", operation="TransactWriteItems", reasons=[CancellationReason(c) for c in codes]
+    )
+    inner = Script([cancelled])
+
+    if retried:
+        assert await retry(write(idempotent=False), inner) == {"ok": True}
+    else:
+        with pytest.raises(TransactionCanceled):
+            await retry(write(idempotent=False), inner)
+    assert len(inner.attempts) == (2 if retried else 1)

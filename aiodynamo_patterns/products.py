@@ -169,14 +169,13 @@ class ProductRepository(Repository):
         if not isinstance(token, str) or not 8 <= len(token) <= 64:
             raise ValidationError("must be a string of 8 to 64 characters", field="request_token")
         wire_key = self._key(key)
-        observed: object = ReplayRecord.UNKNOWN
         for _ in range(_MAX_STEPS):
             ph = Placeholders()
             expression = update_expression(
                 ph,
                 {"stock": Increment(delta), "updated_at": utc_now_iso(), "version": Increment(1)},
             )
-            record_expression, record_condition = self.replay.update(ph, token, observed)
+            record_expression, record_condition = self.replay.update(ph, token, product_id)
             cond = Attr("PK").exists() & record_condition
             if delta < 0:
                 cond = cond & Attr("stock").gte(-delta)
@@ -200,6 +199,7 @@ class ProductRepository(Repository):
                 common = {"operation": exc.operation, "request_id": exc.request_id}
                 if old is None:
                     raise ItemNotFound(f"no product {product_id}", **common) from None
+                self.replay.remember(product_id, old)
                 if self.replay.contains(old, token):
                     # An earlier attempt of this call was applied and its answer was lost.
                     self.replays_recognised += 1
@@ -213,9 +213,10 @@ class ProductRepository(Repository):
                     ) from None
                 # Only the replay record's window was not the one this request assumed:
                 # not a failure but the next step of the protocol, with the window now known.
-                observed = self.replay.window_of(old)
                 continue
-            return _public(item_from_wire(response["Attributes"]))
+            new = item_from_wire(response["Attributes"])
+            self.replay.remember(product_id, new)
+            return _public(new)
         raise ConditionFailed(
             f"the replay record of {product_id} kept changing window; are the writers' "
             "clocks far apart?",

@@ -13,10 +13,12 @@ that write to it, with no read and no background job::
 
 A write in the item's window adds its token to ``_rt_cur``. The first write of a new window
 rotates: ``_rt_prev = _rt_cur`` when the windows are adjacent (else ``_rt_prev`` is removed) and
-``_rt_cur = {token}``. Every variant is guarded by ``_rt_w = <the window it assumed>``, so
-concurrent rotations cannot interleave; a request that assumed the wrong window fails its
-condition, learns the item's window from the returned old item and is sent again in the right
-variant (a protocol step, not a retry of a failure). A token therefore stays recognisable for at
+``_rt_cur = {token}``. Every variant is guarded by the window it assumed (``_rt_w = w``, or
+``_rt_w`` absent or older than the previous window), so concurrent rotations cannot interleave; a
+request that assumed the wrong window fails its condition, learns the item's window from the
+returned old item and is sent again in the right variant (a protocol step, not a retry of a
+failure). The writer remembers the window it last saw per item, so the first guess is usually
+right. A token therefore stays recognisable for at
 least one full window after it was recorded and is gone after at most two: the record holds the
 tokens of the last one to two windows, never more.
 
@@ -36,6 +38,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from boto3.dynamodb.conditions import Attr, ConditionBase
+from cachetools import LRUCache
 
 from .expressions import Placeholders
 
@@ -52,50 +55,52 @@ def new_token() -> str:
     return secrets.token_urlsafe(9)
 
 
-class _Unknown:
-    def __repr__(self) -> str:
-        return "UNKNOWN"
-
-
 class ReplayRecord:
-    """Builds the record's part of an UpdateItem and reads the record of a returned item."""
+    """Builds the record's part of an UpdateItem and reads the record of a returned item.
 
-    #: the item's window has not been seen yet: assume the writer's current window
-    UNKNOWN: Final = _Unknown()
-    #: the item has no record yet
-    ABSENT: Final = None
+    It remembers the last window it saw per item (a small LRU), so that a writer that knows the
+    item usually sends the right variant at once; an item it does not know is assumed to carry
+    an old record (or none), the common case for an item not written in the last window.
+    """
 
-    def __init__(self, window: float, wall_clock: Callable[[], float]) -> None:
+    def __init__(
+        self, window: float, wall_clock: Callable[[], float], *, remember: int = 4096
+    ) -> None:
         self.window = window
         self.wall_clock = wall_clock
+        self._seen: LRUCache[str, int | None] = LRUCache(maxsize=remember)
 
     def current_window(self) -> int:
         return int(self.wall_clock() // self.window)
 
-    def update(self, ph: Placeholders, token: str, observed: object) -> tuple[str, ConditionBase]:
-        """``(expression suffix, condition)`` recording ``token``, given the item's window.
+    def remember(self, item_key: str, item: Mapping[str, Any]) -> None:
+        self._seen[item_key] = self.window_of(item)
 
-        ``observed`` is :attr:`UNKNOWN`, :attr:`ABSENT` (no record on the item) or the item's
-        window number. The suffix continues a ``SET ...`` expression.
+    def update(self, ph: Placeholders, token: str, item_key: str) -> tuple[str, ConditionBase]:
+        """``(expression suffix, condition)`` recording ``token`` on the item ``item_key``.
+
+        The suffix continues a ``SET ...`` expression; the condition refuses a token already
+        recorded and any record whose window is not the one the expression was built for.
         """
         now = self.current_window()
         not_seen = ~Attr(CURRENT).contains(token) & ~Attr(PREVIOUS).contains(token)
         w, cur, prev = ph.name(WINDOW), ph.name(CURRENT), ph.name(PREVIOUS)
         tokens = ph.value({token}, "request_token")
-        if observed is self.UNKNOWN:
-            observed = now
-        if observed is self.ABSENT:
+        observed = self._seen.get(item_key)
+        if observed is not None and observed >= now:
+            # the item's window is current (or a writer's clock is ahead): add to it
+            return f" ADD {cur} {tokens}", Attr(WINDOW).eq(observed) & not_seen
+        if observed is not None and observed == now - 1:
+            # the first write of a new window: the current tokens become the previous ones
             return (
-                f", {cur} = {tokens}, {w} = {ph.value(now, 'window')} REMOVE {prev}",
-                Attr(WINDOW).not_exists() & not_seen,
+                f", {prev} = {cur}, {cur} = {tokens}, {w} = {ph.value(now, 'window')}",
+                Attr(WINDOW).eq(observed) & not_seen,
             )
-        assert isinstance(observed, int)
-        guard = Attr(WINDOW).eq(observed) & not_seen
-        if observed >= now:  # the item's window is current (or a writer's clock is ahead)
-            return f" ADD {cur} {tokens}", guard
-        if observed == now - 1:
-            return f", {prev} = {cur}, {cur} = {tokens}, {w} = {ph.value(now, 'window')}", guard
-        return f", {cur} = {tokens}, {w} = {ph.value(now, 'window')} REMOVE {prev}", guard
+        # no record, or one older than the previous window (or not seen yet): start afresh
+        return (
+            f", {cur} = {tokens}, {w} = {ph.value(now, 'window')} REMOVE {prev}",
+            (Attr(WINDOW).not_exists() | Attr(WINDOW).lt(now - 1)) & not_seen,
+        )
 
     @staticmethod
     def window_of(item: Mapping[str, Any]) -> int | None:

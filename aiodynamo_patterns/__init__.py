@@ -5,9 +5,11 @@ single choke point, where layers add retry, circuit breaking, caching and metric
 turn plain Python values into injection-safe requests.
 """
 
+import logging
 from importlib.metadata import PackageNotFoundError, version
 
 from .backoff import Backoff
+from .breaker import BreakerConfig, BreakerLayer, BreakerSnapshot, BreakerState, CircuitBreaker
 from .cache import CacheStats, ReadCache
 from .cached_repository import CachedRepository, CacheInvalidationLayer, CacheMetrics
 from .clock import Clock, SystemClock
@@ -45,8 +47,14 @@ from .repository import (
     TransactPut,
     TransactUpdate,
 )
+from .retry import RetryLayer, RetryPolicy, RetryStats
 from .session import DynamoSession, PoolStats, SessionMode
 from .tables import GlobalIndex, create_table, delete_table, ensure_product_table
+
+# The library logs (breaker transitions, budget exhaustion) but never configures logging; the
+# NullHandler keeps Python's last-resort handler from printing to stderr when the app did not
+# configure logging either (logging HOWTO, "Configuring Logging for a Library").
+logging.getLogger("aiodynamo_patterns").addHandler(logging.NullHandler())
 
 try:
     __version__ = version("aiodynamo-patterns")
@@ -58,12 +66,17 @@ __all__ = [
     "AppendToList",
     "Backoff",
     "BatchIncomplete",
+    "BreakerConfig",
+    "BreakerLayer",
+    "BreakerSnapshot",
+    "BreakerState",
     "CacheInvalidationLayer",
     "CacheMetrics",
     "CacheStats",
     "CachedRepository",
     "Call",
     "CancellationReason",
+    "CircuitBreaker",
     "CircuitOpen",
     "Clock",
     "ConditionFailed",
@@ -88,6 +101,9 @@ __all__ = [
     "Repository",
     "Request",
     "Result",
+    "RetryLayer",
+    "RetryPolicy",
+    "RetryStats",
     "ServiceUnavailable",
     "SessionClosed",
     "SessionMode",

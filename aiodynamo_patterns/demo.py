@@ -10,7 +10,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from . import demo_cache
+from . import demo_cache, demo_resilience
 from .errors import InsufficientStock, ItemNotFound
 from .products import ProductRepository
 from .session import DynamoSession
@@ -35,6 +35,7 @@ async def run_demo(args: argparse.Namespace, open_session: SessionFactory) -> No
         await _atomic_stock(products)
         await _pagination(products)
         await demo_cache.run(session, args.table, say)
+        await demo_resilience.run(session, args.table, say)
         await _pool(session, products)
     say(f"done in {time.perf_counter() - started:.1f}s")
 

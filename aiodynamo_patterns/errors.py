@@ -201,10 +201,18 @@ class ServiceUnavailable(DynamoError):
 
 
 class TransportError(DynamoError):
-    """The request or its response was lost or corrupted on the way; it may have executed."""
+    """The request or its response was lost or corrupted on the way; it may have executed.
+
+    ``request_sent`` is False only when the connection could not be opened at all (refused,
+    unresolvable, connect timeout): then the request provably never reached the server.
+    """
 
     retryable = True
     recommendation = "Network trouble: retry idempotent requests; check the endpoint URL."
+
+    def __init__(self, message: str, *, request_sent: bool = True, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.request_sent = request_sent
 
 
 _THROTTLING = {
@@ -289,7 +297,38 @@ def translate_error(exc: BaseException, operation: str | None) -> DynamoError:
             operation=operation,
             code="ChecksumMismatch",
         )
-    if isinstance(exc, bce.ReadTimeoutError | bce.ConnectTimeoutError | TimeoutError):
+    if isinstance(exc, bce.ConnectTimeoutError):
+        return TransportError(
+            f"connect timed out: {exc}",
+            operation=operation,
+            code="ConnectTimeout",
+            request_sent=False,
+        )
+    if isinstance(exc, bce.EndpointConnectionError) and isinstance(
+        getattr(exc, "kwargs", {}).get("error"), aiohttp.ClientConnectorError | OSError
+    ):
+        # aiobotocore raises EndpointConnectionError both for "could not connect"
+        # (ClientConnectorError: nothing was sent) and for a reset after sending (other
+        # ClientConnectionErrors): only the first proves the request never executed.
+        error = exc.kwargs["error"]
+        if isinstance(error, aiohttp.ClientConnectorError) or not isinstance(
+            error, aiohttp.ClientError
+        ):
+            return TransportError(
+                f"could not connect: {exc}",
+                operation=operation,
+                code="ConnectFailed",
+                request_sent=False,
+            )
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        # The fast path talks to aiohttp directly: a connection that never opened sent nothing.
+        return TransportError(
+            f"could not connect: {exc}",
+            operation=operation,
+            code="ConnectFailed",
+            request_sent=False,
+        )
+    if isinstance(exc, bce.ReadTimeoutError | TimeoutError):
         return TransportError(f"timed out: {exc}", operation=operation, code="Timeout")
     if isinstance(
         exc,

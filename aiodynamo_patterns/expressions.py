@@ -20,7 +20,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.conditions import AttributeBase, ConditionBase, ConditionExpressionBuilder
+from boto3.dynamodb.conditions import (
+    And,
+    AttributeBase,
+    ConditionBase,
+    ConditionExpressionBuilder,
+    Not,
+    Or,
+)
 from boto3.dynamodb.types import DYNAMODB_CONTEXT, Binary, TypeDeserializer, TypeSerializer
 
 from .errors import ValidationError
@@ -233,6 +240,31 @@ class Placeholders:
                 field=field,
             )
         _check_condition_names(condition, field)
+        return self._render(condition, field, key, nested=False)
+
+    def _render(self, condition: ConditionBase, field: str, key: bool, *, nested: bool) -> str:
+        # AND / OR chains are flattened into one level ("a AND b AND c"), parenthesised only
+        # inside another operator. boto3 nests a pair of parentheses per operator instead, and
+        # some DynamoDB implementations parse deeply nested expressions in exponential time
+        # (dynalite: 2.5 ms flat vs 22 ms for the same five-term condition nested).
+        if isinstance(condition, And | Or):
+            kind = type(condition)
+            terms: list[str] = []
+            pending = list(condition.get_expression()["values"])
+            while pending:
+                term = pending.pop(0)
+                if type(term) is kind:
+                    pending[:0] = term.get_expression()["values"]
+                else:
+                    terms.append(self._render(term, field, key, nested=True))
+            joined = (" AND " if kind is And else " OR ").join(terms)
+            return f"({joined})" if nested else joined
+        if isinstance(condition, Not):
+            (inner,) = condition.get_expression()["values"]
+            return f"NOT {self._render(inner, field, key, nested=True)}"
+        return self._leaf(condition, field, key)
+
+    def _leaf(self, condition: ConditionBase, field: str, key: bool) -> str:
         built = ConditionExpressionBuilder().build_expression(condition, is_key_condition=key)
         mapping: dict[str, str] = {}
         for ph, name in built.attribute_name_placeholders.items():

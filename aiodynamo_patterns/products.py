@@ -1,15 +1,25 @@
-"""The example domain: products in a single table, stock changed atomically.
+"""The example domain: products in a single table, stock changed atomically and exactly once.
 
 Layout: ``PK = "PRODUCT#<hex>"``, ``SK = "DETAILS"``, ``GSI1PK = "CATEGORY#<category>"``,
 ``GSI1SK = PK``. A stock change is ONE conditional UpdateItem: ``stock = stock + :delta`` only
 while the item exists and (for a decrease) ``stock >= -delta``; it never creates an item.
+
+Exactly once under lost responses: each stock change carries a random request token that the same
+UpdateItem records on the item, on the condition that the token is not recorded yet (see
+:mod:`aiodynamo_patterns.replay`). The request is therefore idempotent and the retry layer may
+resend it after a timeout or a lost response; a resend that finds its token already recorded fails
+its condition, and the old item returned with the failure (``ReturnValuesOnConditionCheckFailure``)
+shows the token: the change was applied once, by the earlier attempt, and the call reports that
+success instead of applying it again.
 """
 
 from __future__ import annotations
 
+import logging
 import math
+import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -17,13 +27,30 @@ from boto3.dynamodb.conditions import Attr, Key
 
 from .errors import ConditionFailed, InsufficientStock, ItemNotFound, ValidationError
 from .expressions import Increment, Placeholders, item_from_wire, update_expression
+from .replay import RECORD_ATTRIBUTES, ReplayRecord, new_token
 from .repository import Item, Page, Repository, utc_now_iso
 from .session import DynamoSession
 from .tables import PRODUCT_GSI
 
 __all__ = ["ProductRepository"]
 
-_RESERVED = {"PK", "SK", "GSI1PK", "GSI1SK", "product_id", "version", "created_at", "updated_at"}
+logger = logging.getLogger("aiodynamo_patterns")
+
+_RESERVED = {
+    "PK",
+    "SK",
+    "GSI1PK",
+    "GSI1SK",
+    "product_id",
+    "version",
+    "created_at",
+    "updated_at",
+    *RECORD_ATTRIBUTES,
+}
+_HIDDEN = ("PK", "SK", "GSI1PK", "GSI1SK", *RECORD_ATTRIBUTES)
+#: a stock change takes at most this many conditional requests (the replay record's window can
+#: move once between two of them; more means the clocks of the writers disagree wildly)
+_MAX_STEPS = 4
 _DETAILS = "DETAILS"
 
 
@@ -38,7 +65,7 @@ def _product_key(product_id: object) -> dict[str, str]:
 
 
 def _public(item: Item) -> Item:
-    return {k: v for k, v in item.items() if k not in ("PK", "SK", "GSI1PK", "GSI1SK")}
+    return {k: v for k, v in item.items() if k not in _HIDDEN}
 
 
 def _validate(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -76,8 +103,34 @@ def _validate(data: Mapping[str, Any]) -> dict[str, Any]:
 class ProductRepository(Repository):
     """Products of the single-table layout (see :func:`ensure_product_table`)."""
 
-    def __init__(self, session: DynamoSession, table_name: str, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        session: DynamoSession,
+        table_name: str,
+        *,
+        replay_window: float = 60.0,
+        max_clock_skew: float = 5.0,
+        wall_clock: Callable[[], float] = time.time,
+        **kwargs: Any,
+    ) -> None:
+        """``replay_window``: how long (seconds) a stock change's token stays recognisable; it
+        must exceed the longest a call can keep resending (the retry policy's deadline plus the
+        acquire and read timeouts) plus ``max_clock_skew`` between writers' clocks.
+        """
         super().__init__(session, table_name, key_names=("PK", "SK"), **kwargs)
+        needed = max_clock_skew
+        if session.retry is not None:
+            needed += session.retry.policy.max_call_duration(
+                session.read_timeout + session.acquire_timeout
+            )
+        if not replay_window > needed:
+            raise ValidationError(
+                f"must exceed {needed:g}s: the longest a stock change can be resent "
+                "(retry deadline + acquire and read timeouts) plus max_clock_skew",
+                field="replay_window",
+            )
+        self.replay = ReplayRecord(replay_window, wall_clock)
+        self.replays_recognised = 0
 
     async def create_product(self, data: Mapping[str, Any]) -> Item:
         """Validate and store a new product; returns it with its ``product_id``."""
@@ -97,48 +150,78 @@ class ProductRepository(Repository):
         item = await self.get_item(_product_key(product_id), consistent=consistent)
         return _public(item) if item is not None else None
 
-    async def update_product_stock(self, product_id: str, delta: int) -> Item:
-        """Add ``delta`` (negative to decrease) to the stock in one atomic conditional update.
+    async def update_product_stock(
+        self, product_id: str, delta: int, *, request_token: str | None = None
+    ) -> Item:
+        """Add ``delta`` (negative to decrease) to the stock, atomically and exactly once.
 
         Raises ``InsufficientStock`` when a decrease would go below zero and ``ItemNotFound``
-        when there is no such product; in both cases nothing is written.
+        when there is no such product; in both cases nothing is written. The change is safe to
+        resend (the retry layer does after a timeout or a lost response): it is applied once
+        however many attempts reach the server. Pass your own ``request_token`` (8 to 64
+        characters) to extend that to your own resends of the same change within
+        ``replay_window``. A recognised replay returns the product as it is now.
         """
         key = _product_key(product_id)
         if isinstance(delta, bool) or not isinstance(delta, int):
             raise ValidationError("must be an int", field="delta")
-        ph = Placeholders()
-        expression = update_expression(
-            ph,
-            {"stock": Increment(delta), "updated_at": utc_now_iso(), "version": Increment(1)},
-        )
-        cond = Attr("PK").exists()
-        if delta < 0:
-            cond = cond & Attr("stock").gte(-delta)
-        params: dict[str, Any] = {
-            "TableName": self.table_name,
-            "Key": self._key(key),
-            "UpdateExpression": expression,
-            "ConditionExpression": ph.condition(cond, "condition"),
-            "ReturnValues": "ALL_NEW",
-            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-        }
-        ph.apply(params)
-        try:
-            response = await self.session.call("UpdateItem", params)
-        except ConditionFailed as exc:
-            failure = await self._classify_condition_failure(
-                exc, key, expected_version=None, must_exist=True
+        token = new_token() if request_token is None else request_token
+        if not isinstance(token, str) or not 8 <= len(token) <= 64:
+            raise ValidationError("must be a string of 8 to 64 characters", field="request_token")
+        wire_key = self._key(key)
+        for _ in range(_MAX_STEPS):
+            ph = Placeholders()
+            expression = update_expression(
+                ph,
+                {"stock": Increment(delta), "updated_at": utc_now_iso(), "version": Increment(1)},
             )
-            if isinstance(failure, ItemNotFound):
-                raise failure from None
-            old = failure.item or {}
-            raise InsufficientStock(
-                f"stock {old.get('stock')} cannot be decreased by {-delta}",
-                item=_public(old) if old else None,
-                operation=exc.operation,
-                request_id=exc.request_id,
-            ) from None
-        return _public(item_from_wire(response["Attributes"]))
+            record_expression, record_condition = self.replay.update(ph, token, product_id)
+            cond = Attr("PK").exists() & record_condition
+            if delta < 0:
+                cond = cond & Attr("stock").gte(-delta)
+            params: dict[str, Any] = {
+                "TableName": self.table_name,
+                "Key": wire_key,
+                "UpdateExpression": expression + record_expression,
+                "ConditionExpression": ph.condition(cond, "condition"),
+                "ReturnValues": "ALL_NEW",
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+            ph.apply(params)
+            try:
+                # idempotent: a resend cannot apply twice, the token condition refuses it
+                response = await self.session.call("UpdateItem", params, idempotent=True)
+            except ConditionFailed as exc:
+                if exc.item is not None:
+                    old: Item | None = item_from_wire(exc.item)
+                else:  # servers that ignore ReturnValuesOnConditionCheckFailure (dynalite)
+                    old = await self.get_item(key, consistent=True)
+                common = {"operation": exc.operation, "request_id": exc.request_id}
+                if old is None:
+                    raise ItemNotFound(f"no product {product_id}", **common) from None
+                self.replay.remember(product_id, old)
+                if self.replay.contains(old, token):
+                    # An earlier attempt of this call was applied and its answer was lost.
+                    self.replays_recognised += 1
+                    logger.debug("stock change replay recognised for a product; not reapplied")
+                    return _public(old)
+                if delta < 0 and old.get("stock", 0) < -delta:
+                    raise InsufficientStock(
+                        f"stock {old.get('stock')} cannot be decreased by {-delta}",
+                        item=_public(old),
+                        **common,
+                    ) from None
+                # Only the replay record's window was not the one this request assumed:
+                # not a failure but the next step of the protocol, with the window now known.
+                continue
+            new = item_from_wire(response["Attributes"])
+            self.replay.remember(product_id, new)
+            return _public(new)
+        raise ConditionFailed(
+            f"the replay record of {product_id} kept changing window; are the writers' "
+            "clocks far apart?",
+            operation="UpdateItem",
+        )
 
     async def get_products_by_category(
         self,

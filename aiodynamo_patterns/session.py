@@ -24,10 +24,12 @@ import aioboto3
 from aiobotocore.config import AioConfig
 from botocore import xform_name
 
+from .breaker import BreakerConfig, BreakerLayer
 from .clock import Clock, SystemClock
 from .errors import DynamoError, PoolTimeout, SessionClosed, ValidationError, translate_error
 from .fastpath import FAST_OPERATIONS, FastPath, library_user_agent
 from .pipeline import READ_OPERATIONS, Call, Layer, Request, Result, compose
+from .retry import RetryLayer, RetryPolicy, RetryStats
 from .validation import ParamsChecker
 
 if TYPE_CHECKING:
@@ -90,6 +92,9 @@ class DynamoSession:
     aiobotocore's own path, for botocore event hooks (X-Ray, OpenTelemetry's botocore
     instrumentation), proxies or endpoint discovery. Both return the same values and raise the
     same errors.
+
+    ``retry`` (a :class:`RetryPolicy`) and ``breaker`` (a :class:`BreakerConfig`) configure the
+    built-in layers, on by default; ``None`` switches one off. ``layers`` go outside them.
     """
 
     def __init__(
@@ -108,6 +113,8 @@ class DynamoSession:
         layers: Sequence[Layer] | None = None,
         clock: Clock | None = None,
         mode: SessionMode = "fast",
+        retry: RetryPolicy | None = RetryPolicy(),  # noqa: B008 - frozen, shared safely
+        breaker: BreakerConfig | None = BreakerConfig(),  # noqa: B008 - frozen, shared safely
     ) -> None:
         if mode not in ("fast", "compatible"):
             raise ValidationError("must be 'fast' or 'compatible'", field="mode")
@@ -121,6 +128,7 @@ class DynamoSession:
         self.max_concurrency = max_concurrency
         self.acquire_timeout = acquire_timeout
         self._user_agent = library_user_agent()
+        self.read_timeout = read_timeout
         self._aio_session = aioboto3.Session(
             aws_access_key_id=aws_access_key_id,
             aws_secret_access_key=aws_secret_access_key,
@@ -142,7 +150,19 @@ class DynamoSession:
             # Precomputed: botocore otherwise rebuilds its User-Agent twice per call.
             user_agent=self._user_agent,
         )
+        # Order, outermost first: the caller's layers (metrics, cache, ...), then retry, then
+        # the breaker, then _send. Retry loops around the breaker, so an open circuit ends
+        # a call at once; the breaker fails fast before the semaphore and the network.
         self._layers: list[Layer] = list(layers or ())
+        self.retry: RetryLayer | None = (
+            RetryLayer(retry, clock=self.clock) if retry is not None else None
+        )
+        self.breaker: BreakerLayer | None = (
+            BreakerLayer(breaker, clock=self.clock) if breaker is not None else None
+        )
+        self._resilience: list[Layer] = [
+            layer for layer in (self.retry, self.breaker) if layer is not None
+        ]
         self._state = _State.UNOPENED
         self._stack: AsyncExitStack | None = None
         self._client: DynamoDBClient | None = None
@@ -150,7 +170,7 @@ class DynamoSession:
         self._methods: dict[str, Any] = {}
         self._fast: FastPath | None = None
         self._checker: ParamsChecker | None = None
-        self._call: Call = compose(self._layers, self._send)
+        self._call: Call = compose(self.layers, self._send)
         self._in_flight = 0
         self._peak = 0
         self._waiting = 0
@@ -223,16 +243,23 @@ class DynamoSession:
     # -- the choke point ------------------------------------------------------------------
 
     def add_layer(self, layer: Layer, *, outermost: bool = False) -> None:
-        """Add a layer (innermost of the existing ones unless ``outermost``)."""
+        """Add a layer: outermost of all if ``outermost``, else innermost of the caller's layers,
+        which is still outside the built-in retry and breaker layers.
+        """
         if outermost:
             self._layers.insert(0, layer)
         else:
             self._layers.append(layer)
-        self._call = compose(self._layers, self._send)
+        self._call = compose(self.layers, self._send)
 
     @property
     def layers(self) -> tuple[Layer, ...]:
-        return tuple(self._layers)
+        """Every layer, outermost first (the caller's, then retry and breaker if enabled)."""
+        return (*self._layers, *self._resilience)
+
+    def retry_stats(self) -> RetryStats | None:
+        """Statistics of the retry layer (None when the session was made with ``retry=None``)."""
+        return self.retry.stats() if self.retry is not None else None
 
     async def call(
         self, operation: str, params: dict[str, Any], *, idempotent: bool | None = None

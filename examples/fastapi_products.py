@@ -63,14 +63,14 @@ def metrics_text(session: DynamoSession) -> str:
     return "\n".join(lines) + "\n"
 
 
-def breaker_state(session: DynamoSession) -> str | None:
-    """The state of a circuit breaker among the session's layers (duck-typed), if there is one."""
-    for layer in session.layers:
-        for candidate in (layer, getattr(layer, "breaker", None)):
-            state = getattr(candidate, "state", None)
-            if state is not None:
-                return str(getattr(state, "value", state))
-    return None
+def breaker_state(session: DynamoSession) -> dict[str, Any] | None:
+    """The circuit breaker's state per circuit (None when the session has no breaker)."""
+    if session.breaker is None:
+        return None
+    return {
+        name: {"state": snap.state.value, "consecutive_failures": snap.consecutive_failures}
+        for name, snap in session.breaker.states().items()
+    } or {"session": {"state": "closed", "consecutive_failures": 0}}
 
 
 # -- cursors --------------------------------------------------------------------------------

@@ -25,6 +25,31 @@ def ddb_session_mode(request: pytest.FixtureRequest) -> SessionMode:
     return mode
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the compatible path against moto only, to keep the suite's time in bounds.
+
+    The two paths differ only on the client side (they are compared request by request in
+    test_fastpath_parity.py on every backend), so the second backend adds nothing for the
+    compatible path; dynalite runs the default, fast path.
+    """
+    if os.environ.get(MODE_ENV):
+        return
+    keep: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if (
+            params.get("ddb_session_mode") == "compatible"
+            and params.get("ddb_backend") == "dynalite"
+        ):
+            dropped.append(item)
+        else:
+            keep.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
 # pytester runs users' suites against the plugin in a temporary directory.
 pytest_plugins = ["pytester"]
 

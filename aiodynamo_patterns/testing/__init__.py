@@ -2,11 +2,13 @@
 
 ``aiodynamo_patterns.testing.pytest_plugin`` is registered as a pytest plugin (entry point
 ``pytest11``) and provides the ``ddb_*`` fixtures; :class:`ManualClock` lets tests move time
-without sleeping. :class:`Dynalite` runs the second DynamoDB implementation (Node.js) that the
-suite is also checked against.
+without sleeping; :class:`FaultProxy` puts throttling, 5xx, resets, lost responses, latency and
+outages on the wire between a session and any plain-HTTP DynamoDB endpoint; :class:`Dynalite`
+runs the second DynamoDB implementation (Node.js) that the suite is also checked against.
 """
 
 from .clock import ManualClock
 from .dynalite import DYNALITE_VERSION, Dynalite, DynaliteError
+from .fault_proxy import Fault, FaultProxy
 
-__all__ = ["DYNALITE_VERSION", "Dynalite", "DynaliteError", "ManualClock"]
+__all__ = ["DYNALITE_VERSION", "Dynalite", "DynaliteError", "Fault", "FaultProxy", "ManualClock"]

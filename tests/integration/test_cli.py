@@ -25,6 +25,12 @@ def test_demo_on_embedded_server() -> None:
     assert "20 applied, 30 refused (InsufficientStock), final stock 0" in result.stdout
     assert "ItemNotFound, item created: False" in result.stdout
     assert "pages of [5, 5, 2]" in result.stdout
+    # resilience: the storm is ridden out, nothing is applied twice, the breaker fails fast
+    assert "400/400 mixed operations succeeded" in result.stdout
+    assert "0 give-ups, budget exhausted 0 times" in result.stdout
+    assert "0 OutcomeUnknown, final stock 0 (150 - 150)" in result.stdout
+    assert "next 2000 calls: 2000 CircuitOpen, 0 requests sent" in result.stdout
+    assert "one probe succeeded, breaker closed" in result.stdout
 
 
 def test_demo_against_existing_endpoint(ddb_endpoint: str) -> None:

@@ -116,7 +116,15 @@ async def fake() -> AsyncIterator[FakeDynamo]:
 def _session(fake: FakeDynamo, mode: SessionMode, **credentials: Any) -> DynamoSession:
     credentials.setdefault("aws_access_key_id", "AKIDGOOD")
     credentials.setdefault("aws_secret_access_key", "good-secret")
-    return DynamoSession(endpoint_url=fake.url, region_name="eu-west-1", mode=mode, **credentials)
+    # No retry or breaker: these tests look at what one request's answer becomes.
+    return DynamoSession(
+        endpoint_url=fake.url,
+        region_name="eu-west-1",
+        mode=mode,
+        retry=None,
+        breaker=None,
+        **credentials,
+    )
 
 
 KEY = {"TableName": "tbl", "Key": {"PK": {"S": "ü/ +=&?"}}}

@@ -134,26 +134,27 @@ def test_cursor_of_another_category_is_refused() -> None:
 
 
 async def test_health_and_metrics(web: App) -> None:
-    """/health reports the open session, the pool and no breaker; /metrics is Prometheus text."""
+    """/health reports the open session, the pool and a closed breaker; /metrics is Prometheus text."""
     health = (await web.client.get("/health")).json()
-    assert health["status"] == "ok" and health["breaker"] is None
+    assert health["status"] == "ok"
+    assert {c["state"] for c in health["breaker"].values()} == {"closed"}
     assert health["pool"]["max_concurrency"] == web.sessions[0].max_concurrency
     metrics = await web.client.get("/metrics")
     assert metrics.status_code == 200
     assert "aiodynamo_patterns_pool_total_requests " in metrics.text
 
 
-async def test_health_shows_breaker_state_when_a_breaker_layer_is_present(web: App) -> None:
-    """A layer with a ``state`` (a circuit breaker) is reported by /health."""
-
-    class FakeBreaker:
-        state = "open"
-
-        async def __call__(self, request: Any, call_next: Any) -> Any:
-            return await call_next(request)
-
-    web.sessions[0].add_layer(FakeBreaker())
-    assert (await web.client.get("/health")).json()["breaker"] == "open"
+async def test_health_shows_an_open_breaker(web: App) -> None:
+    """After the breaker's failure threshold is reached, /health reports it open."""
+    breaker = web.sessions[0].breaker
+    assert breaker is not None
+    circuit = breaker.circuit()
+    for _ in range(breaker.config.failure_threshold):
+        ticket = circuit.admit()
+        assert ticket is not None
+        circuit.record(ticket, True)
+    health = (await web.client.get("/health")).json()
+    assert health["breaker"]["session"]["state"] == "open"
 
 
 def test_module_level_app_for_uvicorn(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -90,7 +90,7 @@ def test_condition_renders_with_our_placeholders() -> None:
     ph = Placeholders()
     ph.name("x")
     expr = ph.condition(Key("PK").eq("p") & Key("SK").begins_with("s"), "kc", key=True)
-    assert expr == "(#n1 = :v0 AND begins_with(#n2, :v1))"
+    assert expr == "#n1 = :v0 AND begins_with(#n2, :v1)"
     assert ph.values == {":v0": {"S": "p"}, ":v1": {"S": "s"}}
 
 
@@ -132,3 +132,31 @@ def test_non_finite_numbers_rejected(bad: object) -> None:
     with pytest.raises(ValidationError) as info:
         item_to_wire({"price": bad})
     assert info.value.field == "item.price"
+
+
+@pytest.mark.parametrize(
+    ("condition", "expected"),
+    [
+        (
+            Attr("a").eq(1) & Attr("b").eq(2) & Attr("c").eq(3),
+            "#n0 = :v0 AND #n1 = :v1 AND #n2 = :v2",
+        ),
+        (
+            (Attr("a").eq(1) | Attr("b").eq(2)) & Attr("c").eq(3),
+            "(#n0 = :v0 OR #n1 = :v1) AND #n2 = :v2",
+        ),
+        (
+            Attr("a").eq(1) | (Attr("b").eq(2) & Attr("c").eq(3)),
+            "#n0 = :v0 OR (#n1 = :v1 AND #n2 = :v2)",
+        ),
+        (~(Attr("a").eq(1) & Attr("b").exists()), "NOT (#n0 = :v0 AND attribute_exists(#n1))"),
+        (
+            ~Attr("a").contains("x") & ~Attr("b").contains("x"),
+            "NOT contains(#n0, :v0) AND NOT contains(#n1, :v1)",
+        ),
+        (Attr("a").is_in([1, 2]), "#n0 IN (:v0, :v1)"),
+    ],
+)
+def test_boolean_chains_render_flat_with_correct_grouping(condition: object, expected: str) -> None:
+    """AND/OR chains render as one flat level; mixed operators and NOT keep their grouping."""
+    assert Placeholders().condition(condition, "condition") == expected

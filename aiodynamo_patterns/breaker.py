@@ -1,0 +1,353 @@
+"""The circuit breaker layer: fail fast while the endpoint is down, probe, recover.
+
+States (per session, or per table with ``BreakerConfig(per_table=True)``)::
+
+    CLOSED --(N consecutive availability failures, or failure rate >= R over the sliding
+              window once it holds >= minimum_calls)--> OPEN
+    OPEN   --(reset_timeout passed; the next call)-------------------------> HALF_OPEN
+    HALF_OPEN: exactly ``half_open_probes`` calls are let through; every other call is refused.
+               all probes succeed -> CLOSED; any probe fails -> OPEN (the timer starts again)
+
+Only availability failures count: ``TransportError`` and ``ServiceUnavailable`` (the endpoint
+did not answer, or answered 5xx). An answer from the service, even an error (``ConditionFailed``,
+``ValidationError``, ``ItemNotFound``, ``Throttled``: throttling is back-pressure for the retry
+layer, not an outage), is a sign of life. While the circuit is open a call raises ``CircuitOpen``
+at once, before the session's semaphore and without touching the network.
+
+Time comes from the injected clock; transitions are logged (``aiodynamo_patterns`` logger, INFO
+and WARNING) and reported to listeners: ``listener(old, new, snapshot)``.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .clock import Clock
+from .errors import CircuitOpen, DynamoError, ServiceUnavailable, TransportError, ValidationError
+from .pipeline import Call, Request, Result
+
+__all__ = [
+    "BreakerConfig",
+    "BreakerLayer",
+    "BreakerSnapshot",
+    "BreakerState",
+    "CircuitBreaker",
+    "Ticket",
+    "is_availability_failure",
+]
+
+logger = logging.getLogger("aiodynamo_patterns")
+
+
+class BreakerState(enum.Enum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerConfig:
+    """When the breaker opens and how it recovers.
+
+    Defaults: 10 consecutive availability failures (at 20% random connection loss a run of 10
+    has a probability of 1e-7 per attempt) or >= 50% of at least 20 calls in the last 10 s open
+    it; after 5 s one probe is let through.
+    """
+
+    failure_threshold: int = 10
+    failure_rate_threshold: float = 0.5
+    window: float = 10.0
+    minimum_calls: int = 20
+    reset_timeout: float = 5.0
+    half_open_probes: int = 1
+    per_table: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("failure_threshold", "minimum_calls", "half_open_probes"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValidationError("must be an int >= 1", field=name)
+        if not 0.0 < self.failure_rate_threshold <= 1.0:
+            raise ValidationError("must be in (0, 1]", field="failure_rate_threshold")
+        if not self.window > 0:
+            raise ValidationError("must be positive", field="window")
+        if not self.reset_timeout > 0:
+            raise ValidationError("must be positive", field="reset_timeout")
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """An admitted call: which state epoch admitted it, its number, whether it is a probe."""
+
+    epoch: int
+    seq: int
+    probe: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerSnapshot:
+    """What ``state()`` reports: the state, its counters and clock timestamps."""
+
+    name: str
+    state: BreakerState
+    consecutive_failures: int
+    window_calls: int
+    window_failures: int
+    probes_in_flight: int
+    probe_successes: int
+    opened_at: float | None
+    changed_at: float
+    times_opened: int
+    rejected: int
+    transitions: int
+
+    @property
+    def failure_rate_percent(self) -> float:
+        return 100.0 * self.window_failures / self.window_calls if self.window_calls else 0.0
+
+
+Listener = Callable[[BreakerState, BreakerState, BreakerSnapshot], None]
+
+
+def is_availability_failure(exc: BaseException) -> bool:
+    return isinstance(exc, TransportError | ServiceUnavailable)
+
+
+class CircuitBreaker:
+    """One circuit's state machine. Every method is synchronous: no await between a decision
+    and its bookkeeping, so concurrent coroutines cannot both take the last probe slot.
+
+    In the closed state calls are judged in admission order (a call's verdict counts once every
+    call admitted before it has finished), so a burst whose fast failures return before its
+    slower successes is not mistaken for a run of consecutive failures.
+    """
+
+    def __init__(
+        self,
+        config: BreakerConfig,
+        *,
+        clock: Clock,
+        name: str = "session",
+        listeners: list[Listener] | None = None,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.name = name
+        self._listeners = listeners if listeners is not None else []
+        self._state = BreakerState.CLOSED
+        self._consecutive = 0
+        self._window: deque[tuple[float, bool]] = deque()
+        self._window_failures = 0
+        self._probes = 0
+        self._probe_successes = 0
+        # closed-state bookkeeping: calls are numbered on admission and judged in that order
+        self._epoch = 0
+        self._next_seq = 0
+        self._cursor = 0
+        self._verdicts: dict[int, bool | None] = {}
+        self._opened_at: float | None = None
+        self._changed_at = clock.now()
+        self._times_opened = 0
+        self._rejected = 0
+        self._transitions = 0
+
+    # -- the hooks the layer calls ------------------------------------------------------------
+
+    def admit(self) -> Ticket | None:
+        """A ticket if a call may go through now, else None. A ticket taken while half-open is
+        one of the probe slots; every ticket is given back through :meth:`record`.
+        """
+        if self._state is BreakerState.CLOSED:
+            seq = self._next_seq
+            self._next_seq += 1
+            return Ticket(self._epoch, seq, probe=False)
+        if self._state is BreakerState.OPEN:
+            assert self._opened_at is not None
+            if self.clock.now() - self._opened_at < self.config.reset_timeout:
+                self._rejected += 1
+                return None
+            self._transition(BreakerState.HALF_OPEN)
+        # HALF_OPEN
+        if self._probes + self._probe_successes >= self.config.half_open_probes:
+            self._rejected += 1
+            return None
+        self._probes += 1
+        return Ticket(self._epoch, -1, probe=True)
+
+    def record(self, ticket: Ticket, failed: bool | None) -> None:
+        """The verdict of an admitted call: True for an availability failure, False for any
+        answer, None when it was cancelled (no verdict; a probe slot is given back).
+        """
+        if ticket.epoch != self._epoch:
+            return  # admitted before the last transition: the state already moved on
+        if ticket.probe:
+            self._probes -= 1
+            if failed is None:
+                return
+            if failed:
+                self._transition(BreakerState.OPEN)
+                return
+            self._probe_successes += 1
+            if self._probe_successes >= self.config.half_open_probes:
+                self._transition(BreakerState.CLOSED)
+            return
+        # Judge calls in the order they were admitted, not the order they finished: failures
+        # that come back fast (a reset) would otherwise pile up ahead of the slower successes
+        # of the same burst and look like a run of consecutive failures.
+        self._verdicts[ticket.seq] = failed
+        judged_failure = False
+        while self._cursor in self._verdicts:
+            verdict = self._verdicts.pop(self._cursor)
+            self._cursor += 1
+            if verdict is None:
+                continue
+            if verdict:
+                self._consecutive += 1
+                judged_failure = True
+            else:
+                self._consecutive = 0
+            self._observe(verdict)
+        if not judged_failure:
+            return
+        calls = len(self._window)
+        if self._consecutive >= self.config.failure_threshold or (
+            calls >= self.config.minimum_calls
+            and self._window_failures >= self.config.failure_rate_threshold * calls
+        ):
+            self._transition(BreakerState.OPEN)
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _observe(self, failed: bool) -> None:
+        now = self.clock.now()
+        self._window.append((now, failed))
+        if failed:
+            self._window_failures += 1
+        horizon = now - self.config.window
+        while self._window and self._window[0][0] < horizon:
+            _, old_failed = self._window.popleft()
+            if old_failed:
+                self._window_failures -= 1
+
+    def _transition(self, new: BreakerState) -> None:
+        old = self._state
+        if old is new:
+            return
+        now = self.clock.now()
+        snapshot_before = self.state()
+        self._state = new
+        self._changed_at = now
+        self._transitions += 1
+        self._epoch += 1
+        self._probes = 0
+        self._probe_successes = 0
+        self._verdicts.clear()
+        self._cursor = self._next_seq
+        if new is BreakerState.OPEN:
+            self._opened_at = now
+            self._times_opened += 1
+            logger.warning(
+                "circuit %s opened (%s -> open): %d consecutive failures, %d of %d calls "
+                "failed in the last %gs; failing fast for %gs",
+                self.name,
+                old.value,
+                snapshot_before.consecutive_failures,
+                snapshot_before.window_failures,
+                snapshot_before.window_calls,
+                self.config.window,
+                self.config.reset_timeout,
+            )
+        else:
+            logger.info("circuit %s: %s -> %s", self.name, old.value, new.value)
+        if new is BreakerState.CLOSED:
+            self._opened_at = None
+            self._consecutive = 0
+            self._window.clear()
+            self._window_failures = 0
+        snapshot = self.state()
+        for listener in list(self._listeners):
+            try:
+                listener(old, new, snapshot)
+            except Exception:  # a listener must not break the request path
+                logger.exception("circuit breaker listener %r failed", listener)
+
+    @property
+    def current(self) -> BreakerState:
+        return self._state
+
+    def state(self) -> BreakerSnapshot:
+        return BreakerSnapshot(
+            name=self.name,
+            state=self._state,
+            consecutive_failures=self._consecutive,
+            window_calls=len(self._window),
+            window_failures=self._window_failures,
+            probes_in_flight=self._probes,
+            probe_successes=self._probe_successes,
+            opened_at=self._opened_at,
+            changed_at=self._changed_at,
+            times_opened=self._times_opened,
+            rejected=self._rejected,
+            transitions=self._transitions,
+        )
+
+
+class BreakerLayer:
+    """A pipeline layer holding one :class:`CircuitBreaker` per session (or per table)."""
+
+    def __init__(self, config: BreakerConfig | None = None, *, clock: Clock) -> None:
+        self.config = config or BreakerConfig()
+        self.clock = clock
+        self._listeners: list[Listener] = []
+        self._circuits: dict[str, CircuitBreaker] = {}
+
+    def add_listener(self, listener: Listener) -> None:
+        """Call ``listener(old_state, new_state, snapshot)`` on every transition of any circuit."""
+        self._listeners.append(listener)
+
+    def circuit(self, table: str | None = None) -> CircuitBreaker:
+        name = (table or "session") if self.config.per_table else "session"
+        breaker = self._circuits.get(name)
+        if breaker is None:
+            breaker = CircuitBreaker(
+                self.config, clock=self.clock, name=name, listeners=self._listeners
+            )
+            self._circuits[name] = breaker
+        return breaker
+
+    def state(self, table: str | None = None) -> BreakerSnapshot:
+        return self.circuit(table).state()
+
+    def states(self) -> dict[str, BreakerSnapshot]:
+        return {name: c.state() for name, c in self._circuits.items()}
+
+    async def __call__(self, request: Request, call_next: Call) -> Result:
+        breaker = self.circuit(request.table)
+        ticket = breaker.admit()
+        if ticket is None:
+            snap = breaker.state()
+            retry_in = (
+                max(0.0, snap.opened_at + self.config.reset_timeout - self.clock.now())
+                if snap.opened_at is not None
+                else 0.0
+            )
+            raise CircuitOpen(
+                f"circuit {breaker.name} is {snap.state.value}: failing fast "
+                f"(next probe in {retry_in:.2f}s)",
+                operation=request.operation,
+                code="CircuitOpen",
+            )
+        try:
+            result = await call_next(request)
+        except DynamoError as exc:
+            breaker.record(ticket, is_availability_failure(exc))
+            raise
+        except BaseException:
+            breaker.record(ticket, None)
+            raise
+        breaker.record(ticket, False)
+        return result

@@ -1,0 +1,306 @@
+"""The circuit breaker's state machine, driven by a manual clock and fake calls."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from aiodynamo_patterns import (
+    CircuitOpen,
+    ConditionFailed,
+    DynamoError,
+    ItemNotFound,
+    ServiceUnavailable,
+    Throttled,
+    TransportError,
+    ValidationError,
+)
+from aiodynamo_patterns.breaker import BreakerConfig, BreakerLayer, BreakerSnapshot, BreakerState
+from aiodynamo_patterns.pipeline import Request, Result
+from aiodynamo_patterns.testing import ManualClock
+
+
+def request(table: str = "t") -> Request:
+    return Request("GetItem", {"TableName": table}, True)
+
+
+class Endpoint:
+    """A fake innermost call that fails with ``error`` while it is set, and counts calls."""
+
+    def __init__(self) -> None:
+        self.error: DynamoError | None = None
+        self.calls = 0
+
+    async def __call__(self, req: Request) -> Result:
+        self.calls += 1
+        if self.error is not None:
+            raise self.error
+        return {}
+
+
+def down() -> TransportError:
+    return TransportError("refused", operation="GetItem", request_sent=False)
+
+
+async def call(layer: BreakerLayer, endpoint: Endpoint, table: str = "t") -> str:
+    try:
+        await layer(request(table), endpoint)
+    except CircuitOpen:
+        return "open"
+    except DynamoError:
+        return "error"
+    return "ok"
+
+
+def make(**config: object) -> tuple[BreakerLayer, ManualClock, Endpoint]:
+    clock = ManualClock()
+    return BreakerLayer(BreakerConfig(**config), clock=clock), clock, Endpoint()  # type: ignore[arg-type]
+
+
+async def test_consecutive_availability_failures_open_the_circuit_at_the_threshold() -> None:
+    """The Nth consecutive failure opens it; the next call fails fast without reaching the endpoint."""
+    layer, _, endpoint = make(failure_threshold=5)
+    endpoint.error = down()
+
+    outcomes = [await call(layer, endpoint) for _ in range(5)]
+    assert outcomes == ["error"] * 5
+    assert layer.state().state is BreakerState.OPEN
+
+    assert [await call(layer, endpoint) for _ in range(100)] == ["open"] * 100
+    assert endpoint.calls == 5
+    assert layer.state().rejected == 100
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ConditionFailed("no", operation="GetItem"),
+        ValidationError("bad", field="x"),
+        ItemNotFound("gone"),
+        Throttled("slow down", operation="GetItem"),
+    ],
+    ids=["condition", "validation", "not-found", "throttled"],
+)
+async def test_caller_errors_and_throttling_never_open_it(error: DynamoError) -> None:
+    """An answer from the service, even an error, is a sign of life."""
+    layer, _, endpoint = make(failure_threshold=3, minimum_calls=5)
+    endpoint.error = error
+
+    outcomes = [await call(layer, endpoint) for _ in range(100)]
+
+    assert outcomes == ["error"] * 100
+    snap = layer.state()
+    assert snap.state is BreakerState.CLOSED
+    assert snap.window_failures == 0
+
+
+async def test_failure_rate_over_the_window_opens_it_once_minimum_calls_are_seen() -> None:
+    """Alternating failures never reach the consecutive threshold but do reach the rate."""
+    layer, clock, endpoint = make(
+        failure_threshold=100, failure_rate_threshold=0.5, minimum_calls=10, window=10.0
+    )
+    for i in range(9):
+        endpoint.error = ServiceUnavailable("500", status=500) if i % 2 else None
+        await call(layer, endpoint)
+        clock.advance(0.1)
+    assert layer.state().state is BreakerState.CLOSED  # 4 of 9: too few calls and below 50%
+
+    endpoint.error = ServiceUnavailable("500", status=500)
+    await call(layer, endpoint)  # 5 of 10
+    assert layer.state().state is BreakerState.OPEN
+
+
+async def test_old_failures_leave_the_sliding_window() -> None:
+    """Failures older than the window do not count towards the rate."""
+    layer, clock, endpoint = make(
+        failure_threshold=100, failure_rate_threshold=0.5, minimum_calls=4, window=1.0
+    )
+    endpoint.error = down()
+    for _ in range(3):
+        await call(layer, endpoint)
+    clock.advance(2.0)
+    endpoint.error = None
+    for _ in range(3):
+        await call(layer, endpoint)
+    endpoint.error = down()
+    await call(layer, endpoint)  # 1 failure of 4 in the window
+
+    snap = layer.state()
+    assert snap.state is BreakerState.CLOSED
+    assert (snap.window_calls, snap.window_failures) == (4, 1)
+
+
+async def test_after_reset_timeout_a_probe_success_closes_it() -> None:
+    """Open -> half-open after reset_timeout; a successful probe closes the circuit."""
+    layer, clock, endpoint = make(failure_threshold=2, reset_timeout=5.0)
+    seen: list[tuple[BreakerState, BreakerState]] = []
+    layer.add_listener(lambda old, new, snap: seen.append((old, new)))
+    endpoint.error = down()
+    await call(layer, endpoint)
+    await call(layer, endpoint)
+    clock.advance(4.9)
+    assert await call(layer, endpoint) == "open"
+
+    clock.advance(0.1)
+    endpoint.error = None
+    assert await call(layer, endpoint) == "ok"
+
+    assert layer.state().state is BreakerState.CLOSED
+    assert seen == [
+        (BreakerState.CLOSED, BreakerState.OPEN),
+        (BreakerState.OPEN, BreakerState.HALF_OPEN),
+        (BreakerState.HALF_OPEN, BreakerState.CLOSED),
+    ]
+
+
+async def test_a_failed_probe_reopens_it_and_restarts_the_timer() -> None:
+    """A probe failure sends it back to open; the next probe waits a full reset_timeout."""
+    layer, clock, endpoint = make(failure_threshold=1, reset_timeout=5.0)
+    endpoint.error = down()
+    await call(layer, endpoint)
+    clock.advance(5.0)
+
+    assert await call(layer, endpoint) == "error"  # the probe
+    snap = layer.state()
+    assert snap.state is BreakerState.OPEN
+    assert snap.opened_at == clock.now()
+    assert snap.times_opened == 2
+    clock.advance(4.0)
+    assert await call(layer, endpoint) == "open"
+    assert endpoint.calls == 2
+
+
+@pytest.mark.parametrize("probes", [1, 3])
+async def test_exactly_the_configured_number_of_probes_run_under_concurrency(probes: int) -> None:
+    """200 coroutines arrive together when half-open: exactly N reach the endpoint."""
+    layer, clock, endpoint = make(failure_threshold=1, reset_timeout=1.0, half_open_probes=probes)
+    endpoint.error = down()
+    await call(layer, endpoint)
+    clock.advance(1.0)
+    endpoint.error = None
+    release = asyncio.Event()
+    reached = 0
+
+    async def slow_endpoint(req: Request) -> Result:
+        nonlocal reached
+        reached += 1
+        await release.wait()
+        return {}
+
+    async def one() -> str:
+        try:
+            await layer(request(), slow_endpoint)
+        except CircuitOpen:
+            return "open"
+        return "ok"
+
+    tasks = [asyncio.create_task(one()) for _ in range(200)]
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert reached == probes
+    assert layer.state().probes_in_flight == probes
+    release.set()
+    outcomes = await asyncio.gather(*tasks)
+
+    assert outcomes.count("ok") == probes
+    assert outcomes.count("open") == 200 - probes
+    assert layer.state().state is BreakerState.CLOSED
+
+
+async def test_a_cancelled_probe_gives_its_slot_back() -> None:
+    """Cancelling a probe neither closes nor re-opens the circuit; another probe may run."""
+    layer, clock, endpoint = make(failure_threshold=1, reset_timeout=1.0)
+    endpoint.error = down()
+    await call(layer, endpoint)
+    clock.advance(1.0)
+
+    async def hang(req: Request) -> Result:
+        await asyncio.Event().wait()
+        return {}
+
+    task = asyncio.create_task(layer(request(), hang))
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    assert layer.state().state is BreakerState.HALF_OPEN
+    endpoint.error = None
+    assert await call(layer, endpoint) == "ok"
+    assert layer.state().state is BreakerState.CLOSED
+
+
+async def test_per_table_circuits_are_independent() -> None:
+    """With per_table, one table's outage leaves the other table's circuit closed."""
+    layer, _, endpoint = make(failure_threshold=2, per_table=True)
+    endpoint.error = down()
+    await call(layer, endpoint, "a")
+    await call(layer, endpoint, "a")
+    endpoint.error = None
+
+    assert await call(layer, endpoint, "a") == "open"
+    assert await call(layer, endpoint, "b") == "ok"
+    assert {n: s.state for n, s in layer.states().items()} == {
+        "a": BreakerState.OPEN,
+        "b": BreakerState.CLOSED,
+    }
+
+
+async def test_transitions_are_logged_and_a_failing_listener_is_contained(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An open transition logs a warning; a listener that raises does not break the call."""
+    layer, _, endpoint = make(failure_threshold=1)
+    snaps: list[BreakerSnapshot] = []
+
+    def bad(old: BreakerState, new: BreakerState, snap: BreakerSnapshot) -> None:
+        raise RuntimeError("listener bug")
+
+    layer.add_listener(bad)
+    layer.add_listener(lambda old, new, snap: snaps.append(snap))
+    endpoint.error = down()
+
+    with caplog.at_level("INFO", logger="aiodynamo_patterns"):
+        assert await call(layer, endpoint) == "error"
+
+    assert "circuit session opened" in caplog.text
+    assert snaps[0].state is BreakerState.OPEN
+
+
+def test_config_validates_its_settings() -> None:
+    """Nonsense settings are refused with the offending field named."""
+    with pytest.raises(ValidationError) as raised:
+        BreakerConfig(half_open_probes=0)
+    assert raised.value.field == "half_open_probes"
+
+
+async def test_fast_failures_of_a_burst_are_judged_in_admission_order() -> None:
+    """12 resets that return before the burst's 24 slower successes are not 12 in a row."""
+    layer, _, _ = make(failure_threshold=10, minimum_calls=100)
+    release = asyncio.Event()
+
+    async def endpoint_for(i: int) -> Result:
+        if i % 3 == 0:
+            raise TransportError("reset", operation="GetItem")
+        await release.wait()
+        return {}
+
+    async def one(i: int) -> str:
+        try:
+            await layer(request(), lambda req: endpoint_for(i))
+        except DynamoError:
+            return "error"
+        return "ok"
+
+    tasks = [asyncio.create_task(one(i)) for i in range(36)]
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert layer.state().state is BreakerState.CLOSED  # 12 failed, none judged alone yet
+    release.set()
+    outcomes = await asyncio.gather(*tasks)
+
+    assert outcomes.count("error") == 12
+    snap = layer.state()
+    assert snap.state is BreakerState.CLOSED
+    assert (snap.window_calls, snap.window_failures) == (36, 12)

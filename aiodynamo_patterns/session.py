@@ -26,6 +26,7 @@ from botocore import xform_name
 
 from .clock import Clock, SystemClock
 from .errors import DynamoError, PoolTimeout, SessionClosed, ValidationError, translate_error
+from .metrics import MetricsCollector
 from .pipeline import READ_OPERATIONS, Call, Layer, Request, Result, compose
 
 if TYPE_CHECKING:
@@ -34,6 +35,10 @@ if TYPE_CHECKING:
 __all__ = ["DynamoSession", "PoolStats"]
 
 logger = logging.getLogger("aiodynamo_patterns")
+
+
+class _Default(enum.Enum):
+    TOKEN = "default"
 
 
 class _State(enum.Enum):
@@ -77,6 +82,9 @@ class DynamoSession:
     Endpoint, region and credentials default to the standard AWS chain (environment, config
     files, instance roles); pass ``endpoint_url`` for DynamoDB Local, moto, dynalite or any
     compatible endpoint. Use as ``async with DynamoSession(...) as session:``.
+
+    Every call is measured by ``session.metrics``, a :class:`MetricsCollector` wrapped around
+    all layers (outermost); pass ``metrics=`` a collector of your own, or ``None`` for none.
     """
 
     def __init__(
@@ -94,6 +102,7 @@ class DynamoSession:
         read_timeout: float = 10.0,
         layers: Sequence[Layer] | None = None,
         clock: Clock | None = None,
+        metrics: MetricsCollector | _Default | None = _Default.TOKEN,
     ) -> None:
         if not isinstance(max_concurrency, int) or max_concurrency < 1:
             raise ValidationError("must be a positive int", field="max_concurrency")
@@ -126,7 +135,15 @@ class DynamoSession:
         self._client: DynamoDBClient | None = None
         self._semaphore = asyncio.Semaphore(max_concurrency)
         self._methods: dict[str, Any] = {}
-        self._call: Call = compose(self._layers, self._send)
+        if metrics is _Default.TOKEN:
+            metrics = MetricsCollector(clock=self.clock)
+        #: the collector measuring every call, or None when switched off
+        self.metrics: MetricsCollector | None = metrics
+        self._metrics_layers: tuple[Layer, Layer] | None = None
+        if metrics is not None:
+            metrics.attach(self)
+            self._metrics_layers = metrics.layers()
+        self._call: Call = self._compose()
         self._in_flight = 0
         self._peak = 0
         self._waiting = 0
@@ -189,12 +206,23 @@ class DynamoSession:
     # -- the choke point ------------------------------------------------------------------
 
     def add_layer(self, layer: Layer, *, outermost: bool = False) -> None:
-        """Add a layer (innermost of the existing ones unless ``outermost``)."""
+        """Add a layer (innermost of the existing ones unless ``outermost``).
+
+        The metrics layers stay outside (and the attempt probe inside) every added layer.
+        """
         if outermost:
             self._layers.insert(0, layer)
         else:
             self._layers.append(layer)
-        self._call = compose(self._layers, self._send)
+        self._call = self._compose()
+
+    def _compose(self) -> Call:
+        # metrics wrap every other layer: one sample per logical call outside, one attempt
+        # count per request really sent inside
+        if self._metrics_layers is None:
+            return compose(self._layers, self._send)
+        outer, inner = self._metrics_layers
+        return compose([outer, *self._layers, inner], self._send)
 
     @property
     def layers(self) -> tuple[Layer, ...]:

@@ -5,6 +5,7 @@ single choke point, where layers add retry, circuit breaking, caching and metric
 turn plain Python values into injection-safe requests.
 """
 
+import logging
 from importlib.metadata import PackageNotFoundError, version
 
 from .backoff import Backoff
@@ -33,6 +34,8 @@ from .errors import (
     VersionConflict,
 )
 from .expressions import AppendToList, IfNotExists, Increment, Remove
+from .histogram import LatencyHistogram
+from .metrics import CallRecord, MetricsCollector, MetricsLayer
 from .pipeline import Call, Layer, Request
 from .products import ProductRepository
 from .repository import (
@@ -46,6 +49,10 @@ from .repository import (
 from .session import DynamoSession, PoolStats
 from .tables import GlobalIndex, create_table, delete_table, ensure_product_table
 
+# A library logs, the application decides where to: without a handler of the application's,
+# records go nowhere (not to stderr through logging's last-resort handler).
+logging.getLogger("aiodynamo_patterns").addHandler(logging.NullHandler())
+
 try:
     __version__ = version("aiodynamo-patterns")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
@@ -57,6 +64,7 @@ __all__ = [
     "Backoff",
     "BatchIncomplete",
     "Call",
+    "CallRecord",
     "CancellationReason",
     "CircuitOpen",
     "Clock",
@@ -70,7 +78,10 @@ __all__ = [
     "InsufficientStock",
     "ItemAlreadyExists",
     "ItemNotFound",
+    "LatencyHistogram",
     "Layer",
+    "MetricsCollector",
+    "MetricsLayer",
     "OutcomeUnknown",
     "Page",
     "PoolStats",

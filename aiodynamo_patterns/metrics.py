@@ -441,7 +441,7 @@ class MetricsCollector:
             "ddb_attempts": attempts,
             "ddb_latency_ms": round(latency * 1000, 3),
             "ddb_request_id": getattr(exc, "request_id", None),
-            "ddb_key": key,
+            "ddb_key": key or "-",
         }
         if self.log_keys and isinstance(exc, DynamoError):
             extra["ddb_message"] = exc.message
@@ -453,7 +453,7 @@ class MetricsCollector:
             code,
             attempts,
             latency * 1000,
-            key,
+            key or "-",
             extra["ddb_request_id"],
             extra=extra,
         )

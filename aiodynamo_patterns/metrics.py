@@ -30,8 +30,6 @@ OpenTelemetry (or any other sink): :meth:`MetricsCollector.add_listener` calls a
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import enum
 import json
 import logging
 import weakref
@@ -49,7 +47,8 @@ from .errors import (
     TransactionCanceled,
     ValidationError,
 )
-from .histogram import RELATIVE_ERROR, LatencyHistogram
+from .histogram import LatencyHistogram
+from .metrics_snapshot import build_snapshot, layer_entry
 from .pipeline import Call, Request, Result
 
 if TYPE_CHECKING:
@@ -102,13 +101,6 @@ LATENCY_BUCKETS: tuple[float, ...] = (
     2.5,
     5.0,
     10.0,
-)
-QUANTILES: tuple[tuple[str, float], ...] = (
-    ("p50", 0.50),
-    ("p90", 0.90),
-    ("p95", 0.95),
-    ("p99", 0.99),
-    ("p999", 0.999),
 )
 # Outcomes the caller asked about (a condition, a missing item): logged at INFO, not WARNING.
 _BUSINESS_ERRORS = (ConditionFailed, ItemNotFound, TransactionCanceled, ValidationError)
@@ -488,7 +480,7 @@ class MetricsCollector:
             if session is None:
                 continue
             for layer in session.layers:
-                entry = _layer_entry(layer)
+                entry = layer_entry(layer)
                 if entry:
                     name = type(layer).__name__
                     suffix = 2
@@ -499,58 +491,16 @@ class MetricsCollector:
         return found
 
     def uptime(self) -> float:
+        """Seconds since the collector was created or last reset."""
         return max(self.clock.now() - self._started, 0.0)
+
+    def recent_calls(self) -> int:
+        """Calls recorded in the last ``window_seconds`` seconds."""
+        return self._window.total(self.clock.now())
 
     def snapshot(self) -> dict[str, Any]:
         """Every figure as plain JSON-ready values (no per-call data)."""
-        now = self.clock.now()
-        uptime = max(now - self._started, 0.0)
-        recent_span = min(float(self.window_seconds), uptime)
-        recent = self._window.total(now)
-        by_operation: dict[str, list[OperationSeries]] = {}
-        for series in self._series.values():
-            by_operation.setdefault(series.operation, []).append(series)
-        all_series = list(self._series.values())
-        overall = _summary(all_series)
-        overall["ops_per_second"] = round(overall["count"] / uptime, 3) if uptime > 0 else 0.0
-        overall["ops_per_second_recent"] = (
-            round(recent / recent_span, 3) if recent_span > 0 else 0.0
-        )
-        overall["window_seconds"] = self.window_seconds
-        operations = {}
-        for operation in sorted(by_operation):
-            group = by_operation[operation]
-            entry = _summary(group)
-            entry["tables"] = {s.table: _summary([s]) for s in group}
-            operations[operation] = entry
-        capacity: dict[str, dict[str, Any]] = {}
-        for (table, index), (read, write) in sorted(self._capacity.items()):
-            slot = capacity.setdefault(
-                table, {"read_units": 0.0, "write_units": 0.0, "indexes": {}}
-            )
-            if index:
-                slot["indexes"][index] = {"read_units": read, "write_units": write}
-            else:
-                slot["read_units"], slot["write_units"] = read, write
-        cache = {}
-        for table, series_ in sorted(self._cache.items()):
-            lookups = series_.hits + series_.misses
-            cache[table] = {
-                "hits": series_.hits,
-                "misses": series_.misses,
-                "hit_rate": round(series_.hits / lookups, 4) if lookups else 0.0,
-                **_latency(series_.histogram),
-            }
-        return {
-            "uptime_seconds": round(uptime, 3),
-            "histogram_relative_error": RELATIVE_ERROR,
-            "overall": overall,
-            "operations": operations,
-            "capacity": capacity,
-            "cache": cache,
-            "pools": self.pool_stats(),
-            "layers": self.layer_stats(),
-        }
+        return build_snapshot(self)
 
     def export_json(self, *, indent: int | None = 2) -> str:
         """:meth:`snapshot` as a JSON string."""
@@ -576,46 +526,6 @@ def _units(entry: Mapping[str, Any], is_write: bool) -> tuple[float, float]:
     return float(read or 0.0), float(write or 0.0)
 
 
-def _latency(histogram: LatencyHistogram) -> dict[str, float]:
-    values = histogram.percentiles([q for _, q in QUANTILES])
-    figures = {
-        f"{name}_ms": round(v * 1000, 3) for (name, _), v in zip(QUANTILES, values, strict=True)
-    }
-    figures["max_ms"] = round(histogram.max * 1000, 3)
-    figures["mean_ms"] = round(histogram.mean * 1000, 3)
-    return figures
-
-
-def _summary(group: list[OperationSeries]) -> dict[str, Any]:
-    count = sum(s.count for s in group)
-    successes = sum(s.successes for s in group)
-    errors: dict[str, int] = {}
-    for s in group:
-        for code, n in s.errors.items():
-            errors[code] = errors.get(code, 0) + n
-    histogram = (
-        group[0].histogram
-        if len(group) == 1
-        else LatencyHistogram.merged(s.histogram for s in group)
-    )
-    return {
-        "count": count,
-        "successes": successes,
-        "errors": count - successes,
-        "success_rate": round(successes / count, 4) if count else 1.0,
-        "errors_by_code": dict(sorted(errors.items())),
-        "retries": sum(s.retries for s in group),
-        "throttles": sum(s.throttles for s in group),
-        "cancelled": sum(s.cancelled for s in group),
-        "served_locally": sum(s.served_locally for s in group),
-        **_latency(histogram),
-        "consumed_capacity": {
-            "read_units": sum(s.read_units for s in group),
-            "write_units": sum(s.write_units for s in group),
-        },
-    }
-
-
 def _describe_key(key: Any, *, show_values: bool) -> str | None:
     """``PK=<S> SK=<S>`` (names and types only) or, with ``show_values``, ``PK='x' SK='y'``."""
     if not isinstance(key, Mapping):
@@ -628,38 +538,3 @@ def _describe_key(key: Any, *, show_values: bool) -> str | None:
         else:
             parts.append(f"{name}=<?>")
     return " ".join(parts)
-
-
-def _plain(value: Any) -> Any:
-    """A JSON-ready copy of a layer's stats value."""
-    if isinstance(value, enum.Enum):
-        return _plain(value.value)
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    as_dict = getattr(value, "as_dict", None)
-    if callable(as_dict):
-        return _plain(as_dict())
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return _plain(dataclasses.asdict(value))
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return str(value)
-
-
-def _layer_entry(layer: object) -> dict[str, Any]:
-    entry: dict[str, Any] = {}
-    try:
-        stats = getattr(layer, "stats", None)
-        if callable(stats):
-            value = _plain(stats())
-            entry.update(value if isinstance(value, dict) else {"stats": value})
-        state = getattr(layer, "state", None)
-        if callable(state):
-            state = state()
-        if state is not None:
-            entry["state"] = _plain(state)
-    except Exception:
-        logger.debug("stats of layer %r could not be read", layer, exc_info=True)
-    return entry

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
+from . import demo_monitoring
 from .errors import InsufficientStock, ItemNotFound
 from .products import ProductRepository
 from .session import DynamoSession
@@ -33,6 +34,7 @@ async def run_demo(args: argparse.Namespace, open_session: SessionFactory) -> No
         await _repository(products)
         await _atomic_stock(products)
         await _pagination(products)
+        await demo_monitoring.run(session, args.table, say, metrics_json=args.metrics_json)
         stats = session.stats()
         say()
         say(

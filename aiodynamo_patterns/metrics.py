@@ -48,7 +48,7 @@ from .errors import (
     ValidationError,
 )
 from .histogram import LatencyHistogram
-from .metrics_snapshot import build_snapshot, layer_entry
+from .metrics_snapshot import build_snapshot, layer_entries
 from .pipeline import Call, Request, Result
 
 if TYPE_CHECKING:
@@ -322,7 +322,8 @@ class MetricsCollector:
         table = request.table or NO_TABLE
         series = self._series_for(operation, table)
         notes = request.notes
-        attempts: int = notes.get(_ATTEMPTS, 0) if probed else max(1, request.attempt)
+        # request.attempt is the retry layer's 0-based attempt index (0 without a retry layer)
+        attempts: int = notes.get(_ATTEMPTS, 0) if probed else request.attempt + 1
         if probed and attempts == 0 and exc is None:
             # answered by a layer (a cache hit) without a request to DynamoDB
             series.served_locally += 1
@@ -480,14 +481,12 @@ class MetricsCollector:
             if session is None:
                 continue
             for layer in session.layers:
-                entry = layer_entry(layer)
-                if entry:
-                    name = type(layer).__name__
-                    suffix = 2
-                    while name in found:
-                        name = f"{type(layer).__name__}#{suffix}"
+                for name, entry in layer_entries(layer).items():
+                    unique, suffix = name, 2
+                    while unique in found:
+                        unique = f"{name}#{suffix}"
                         suffix += 1
-                    found[name] = entry
+                    found[unique] = entry
         return found
 
     def uptime(self) -> float:

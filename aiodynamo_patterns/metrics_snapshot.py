@@ -13,7 +13,7 @@ from .histogram import RELATIVE_ERROR, LatencyHistogram
 if TYPE_CHECKING:
     from .metrics import MetricsCollector, OperationSeries
 
-__all__ = ["QUANTILES", "build_snapshot", "layer_entry"]
+__all__ = ["QUANTILES", "build_snapshot", "layer_entries"]
 
 logger = logging.getLogger("aiodynamo_patterns")
 
@@ -132,18 +132,41 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def layer_entry(layer: object) -> dict[str, Any]:
-    entry: dict[str, Any] = {}
+def layer_entries(layer: object) -> dict[str, dict[str, Any]]:
+    """Duck-typed statistics of one layer, keyed by a display name.
+
+    ``stats()`` (a mapping, a dataclass or anything with ``as_dict()``) gives the layer's
+    figures; ``states()`` (name -> snapshot) gives one entry per circuit, ``Layer[name]``;
+    otherwise ``state`` (an attribute or a method) gives its state. Snapshots are flattened, so
+    a breaker's ``{"state": "open", "rejected": 3, ...}`` reads as the layer's own figures.
+    """
+    base = type(layer).__name__
+    found: dict[str, dict[str, Any]] = {}
     try:
+        entry: dict[str, Any] = {}
         stats = getattr(layer, "stats", None)
         if callable(stats):
             value = _plain(stats())
             entry.update(value if isinstance(value, dict) else {"stats": value})
-        state = getattr(layer, "state", None)
-        if callable(state):
-            state = state()
-        if state is not None:
-            entry["state"] = _plain(state)
+        states = getattr(layer, "states", None)
+        if callable(states):
+            circuits = {
+                f"{base}[{name}]": _as_state(_plain(snap)) for name, snap in states().items()
+            }
+        else:
+            circuits = {}
+            state = getattr(layer, "state", None)
+            if callable(state):
+                state = state()
+            if state is not None:
+                entry.update(_as_state(_plain(state)))
+        if entry:
+            found[base] = entry
+        found.update(circuits)
     except Exception:
         logger.debug("stats of layer %r could not be read", layer, exc_info=True)
-    return entry
+    return found
+
+
+def _as_state(value: Any) -> dict[str, Any]:
+    return dict(value) if isinstance(value, dict) else {"state": value}

@@ -220,9 +220,9 @@ class DynamoSession:
         # metrics wrap every other layer: one sample per logical call outside, one attempt
         # count per request really sent inside
         if self._metrics_layers is None:
-            return compose(self._layers, self._send)
+            return compose(self.layers, self._send)
         outer, inner = self._metrics_layers
-        return compose([outer, *self._layers, inner], self._send)
+        return compose([outer, *self.layers, inner], self._send)
 
     @property
     def layers(self) -> tuple[Layer, ...]:

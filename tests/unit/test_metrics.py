@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import enum
 import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -18,6 +20,7 @@ from aiodynamo_patterns import (
     DynamoError,
     DynamoSession,
     MetricsCollector,
+    MetricsLayer,
     Request,
     Throttled,
 )
@@ -53,14 +56,26 @@ class ResendOnRetryable:
         self.attempts = attempts
 
     async def __call__(self, request: Request, call_next: Call) -> Result:
-        for attempt in range(1, self.attempts + 1):
-            request.attempt = attempt
+        for attempt in range(self.attempts):
+            request.attempt = attempt  # 0-based, as the retry layer sets it
             try:
                 return await call_next(request)
             except DynamoError as exc:
-                if not exc.retryable or attempt == self.attempts:
+                if not exc.retryable or attempt == self.attempts - 1:
                     raise
         raise AssertionError("unreachable")
+
+    def stats(self) -> RetryCounters:
+        return RetryCounters(calls=1, retries=2)
+
+
+@dataclass(frozen=True)
+class RetryCounters:
+    calls: int
+    retries: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {"calls": self.calls, "retries": self.retries}
 
 
 class AnswerLocally:
@@ -87,6 +102,20 @@ def clock() -> ManualClock:
 @pytest.fixture
 def collector(clock: ManualClock) -> MetricsCollector:
     return MetricsCollector(clock=clock)
+
+
+async def test_without_the_probe_retries_come_from_request_attempt(
+    clock: ManualClock, collector: MetricsCollector
+) -> None:
+    """A MetricsLayer used on its own reads the retry layer's 0-based request.attempt."""
+    throttled = Throttled("slow down", code="ProvisionedThroughputExceededException")
+    fake = FakeDynamo(clock, [throttled, {"Item": {}}])
+    call = compose([MetricsLayer(collector), ResendOnRetryable()], fake)
+
+    await call(get())
+
+    op = collector.snapshot()["operations"]["GetItem"]
+    assert (op["count"], op["retries"], op["throttles"]) == (1, 1, 0)
 
 
 async def test_one_sample_per_logical_call_with_retries_inside(
@@ -357,29 +386,55 @@ async def test_prometheus_exposition_parses_back(
     assert value(cache, f"{cache}_total", table="products", result="hit") == 1
 
 
+class State(enum.Enum):
+    CLOSED = "closed"
+    OPEN = "open"
+
+
+@dataclass(frozen=True)
+class CircuitSnapshot:
+    name: str
+    state: State
+    rejected: int
+
+
 class FakeBreaker:
-    """A layer shaped like a circuit breaker: ``state`` and ``stats()``, duck-typed."""
+    """A layer shaped like the circuit breaker: ``states()`` of snapshot dataclasses."""
 
-    state = "open"
+    def states(self) -> dict[str, CircuitSnapshot]:
+        return {"orders": CircuitSnapshot("orders", State.OPEN, 12)}
 
-    def stats(self) -> dict[str, Any]:
-        return {"failures": 5, "rejected": 12}
+    async def __call__(self, request: Request, call_next: Call) -> Result:
+        return await call_next(request)
+
+
+class FakeCache:
+    """A layer with a plain ``state`` attribute."""
+
+    state = "warm"
 
     async def __call__(self, request: Request, call_next: Call) -> Result:
         return await call_next(request)
 
 
 def test_session_metrics_report_pool_and_layer_statistics() -> None:
-    """A session's collector shows its pool statistics and the state/stats of its layers."""
-    session = DynamoSession(layers=[FakeBreaker()], endpoint_url="http://127.0.0.1:9")
+    """A session's collector shows its pool statistics and the stats/state of its layers."""
+    session = DynamoSession(
+        layers=[FakeCache(), ResendOnRetryable(), FakeBreaker()], endpoint_url="http://127.0.0.1:9"
+    )
     assert session.metrics is not None
 
     snap = session.metrics.snapshot()
     text = session.metrics.prometheus_text()
 
-    assert snap["layers"] == {"FakeBreaker": {"failures": 5, "rejected": 12, "state": "open"}}
+    assert snap["layers"] == {
+        "FakeCache": {"state": "warm"},
+        "ResendOnRetryable": {"calls": 1, "retries": 2},
+        "FakeBreaker[orders]": {"name": "orders", "state": "open", "rejected": 12},
+    }
     assert snap["pools"][0]["max_concurrency"] == 64
-    assert 'aiodynamo_patterns_layer_state{layer="FakeBreaker",state="open"} 1.0' in text
+    assert 'aiodynamo_patterns_layer_state{layer="FakeBreaker[orders]",state="open"} 1.0' in text
+    assert 'aiodynamo_patterns_layer_stat{layer="ResendOnRetryable",stat="retries"} 2.0' in text
     assert "aiodynamo_patterns_pool_in_flight 0.0" in text
 
 

@@ -231,10 +231,19 @@ class MetricsLayer:
             self._collector._record_cancelled(request)
             raise
         except Exception as exc:
-            self._collector._record(request, self._now() - started, exc, None, self.probed)
+            self._observe(request, self._now() - started, exc, None)
             raise
-        self._collector._record(request, self._now() - started, None, result, self.probed)
+        self._observe(request, self._now() - started, None, result)
         return result
+
+    def _observe(
+        self, request: Request, latency: float, exc: Exception | None, result: Result | None
+    ) -> None:
+        # measuring must never change the outcome of the call it measures
+        try:
+            self._collector._record(request, latency, exc, result, self.probed)
+        except Exception:
+            logger.exception("metrics could not record %s", request.operation)
 
 
 class AttemptProbe:

@@ -7,7 +7,7 @@ import enum
 import json
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -231,6 +231,19 @@ async def test_consumed_capacity_is_summed_per_table_and_index(
     assert snap["capacity"]["orders"]["read_units"] == 2.0
 
 
+async def test_a_malformed_capacity_never_fails_the_call(
+    clock: ManualClock, collector: MetricsCollector, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A response the collector cannot read is still returned to the caller; the slip is logged."""
+    odd = {"Item": {}, "ConsumedCapacity": {"TableName": "products", "CapacityUnits": "lots"}}
+    call = pipeline(collector, FakeDynamo(clock, [odd]))
+
+    result = await call(get())
+
+    assert result is odd
+    assert "metrics could not record GetItem" in caplog.text
+
+
 async def test_cancelled_calls_propagate_and_are_not_errors(
     clock: ManualClock, collector: MetricsCollector
 ) -> None:
@@ -452,8 +465,6 @@ def test_a_session_takes_a_collector_or_none(metrics: str | None, expected: str 
 
 SECRET_VALUE = "card-4111-1111"
 SECRET_KEY = "customer-alice@example.com"
-
-Factory = Callable[[], BaseException]
 
 
 async def test_failure_logs_are_structured_and_redacted(

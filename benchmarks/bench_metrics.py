@@ -234,7 +234,7 @@ async def main(quick: bool) -> None:
     rows.append(
         (
             f"growth {checkpoints[0]:,} -> {checkpoints[-1]:,}",
-            f"{(sizes[-1] - sizes[0]) / 1024:+8.1f} KiB  (goal: flat; counters past 256 become int objects once)",
+            f"{(sizes[-1] - sizes[0]) / 1024:+8.1f} KiB  (goal: flat; counters past 256 become int objects)",
         )
     )
     table(rows)

@@ -22,7 +22,7 @@ async def run(
     *,
     metrics_json: str | None = None,
 ) -> None:
-    say("\n4. Monitoring: every call measured once at the session's choke point, bounded memory")
+    say("\nMonitoring: every call measured once at the session's choke point, bounded memory")
     metrics = session.metrics
     if metrics is None:
         say("   metrics are switched off for this session (metrics=None)")
@@ -83,8 +83,14 @@ def _report(snap: dict[str, Any], say: Callable[[str], None]) -> None:
             f"   consumed capacity on {table_name}: {capacity['read_units']:g} RCU, "
             f"{capacity['write_units']:g} WCU" + (f" (indexes: {indexes})" if indexes else "")
         )
+    for table_name, cache in snap["cache"].items():
+        say(
+            f"   cache on {table_name}: {cache['hits']} hits, {cache['misses']} misses "
+            f"(hit rate {cache['hit_rate'] * 100:.1f} %), lookup p50 {cache['p50_ms']:.3f} ms"
+        )
     for pool in snap["pools"]:
         say(
             f"   pool: peak {pool['peak_in_flight']} of {pool['max_concurrency']} in flight, "
-            f"{pool['total_wait_seconds'] * 1000:.1f} ms waited for a slot in total"
+            f"longest wait for a slot {pool['max_wait_seconds'] * 1000:.1f} ms, "
+            f"{pool['acquire_timeouts']} acquire timeouts"
         )

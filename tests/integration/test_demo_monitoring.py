@@ -12,6 +12,20 @@ from aiodynamo_patterns import DynamoSession
 from aiodynamo_patterns.demo_monitoring import run
 
 
+async def test_report_shows_cache_lookups_when_recorded(
+    ddb_session: DynamoSession, table: str
+) -> None:
+    """Cache lookups recorded through record_cache appear as their own line of the report."""
+    assert ddb_session.metrics is not None
+    for hit in (True, True, False):
+        ddb_session.metrics.record_cache(table, hit, 0.0001)
+    lines: list[str] = []
+
+    await run(ddb_session, table, lines.append)
+
+    assert f"   cache on {table}: 2 hits, 1 misses (hit rate 66.7 %), lookup p50 0.100 ms" in lines
+
+
 async def test_report_lists_operations_capacity_and_errors(
     ddb_session: DynamoSession, table: str, tmp_path: Path
 ) -> None:
@@ -26,6 +40,7 @@ async def test_report_lists_operations_capacity_and_errors(
     assert any(line.split()[:2] == ["PutItem", "5"] for line in lines), text
     assert any(line.split()[:2] == ["GetItem", "16"] for line in lines), text
     assert "errors: GetItem ResourceNotFoundException x1" in text
+    assert "cache on" not in text  # no cache lookups recorded in this session
     # moto: 0.5 RCU per GetItem (15), 1 per key of the batch (5), 1 WCU per PutItem (5)
     assert f"consumed capacity on {table}: 12.5 RCU, 5 WCU" in text
     exported = json.loads(target.read_text())

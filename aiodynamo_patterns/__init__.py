@@ -37,6 +37,8 @@ from .errors import (
     VersionConflict,
 )
 from .expressions import AppendToList, IfNotExists, Increment, Remove, UpdateAction
+from .histogram import LatencyHistogram
+from .metrics import CallRecord, MetricsCollector, MetricsLayer
 from .pipeline import Call, Layer, Request, Result
 from .products import ProductRepository
 from .repository import (
@@ -75,6 +77,7 @@ __all__ = [
     "CacheStats",
     "CachedRepository",
     "Call",
+    "CallRecord",
     "CancellationReason",
     "CircuitBreaker",
     "CircuitOpen",
@@ -90,7 +93,10 @@ __all__ = [
     "InsufficientStock",
     "ItemAlreadyExists",
     "ItemNotFound",
+    "LatencyHistogram",
     "Layer",
+    "MetricsCollector",
+    "MetricsLayer",
     "OutcomeUnknown",
     "Page",
     "PoolStats",

@@ -41,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--region", default=None, help="AWS region (default: the AWS chain)")
     demo.add_argument("--table", default="aiodynamo-patterns-demo", help="table name")
+    demo.add_argument(
+        "--metrics-json", metavar="PATH", help="also write the metrics JSON export to PATH"
+    )
     return parser
 
 

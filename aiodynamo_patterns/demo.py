@@ -10,7 +10,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from . import demo_cache, demo_resilience
+from . import demo_cache, demo_monitoring, demo_resilience
 from .errors import InsufficientStock, ItemNotFound
 from .products import ProductRepository
 from .session import DynamoSession
@@ -37,6 +37,7 @@ async def run_demo(args: argparse.Namespace, open_session: SessionFactory) -> No
         await demo_cache.run(session, args.table, say)
         await demo_resilience.run(session, args.table, say)
         await _pool(session, products)
+        await demo_monitoring.run(session, args.table, say, metrics_json=args.metrics_json)
     say(f"done in {time.perf_counter() - started:.1f}s")
 
 

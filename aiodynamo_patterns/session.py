@@ -28,6 +28,7 @@ from .breaker import BreakerConfig, BreakerLayer
 from .clock import Clock, SystemClock
 from .errors import DynamoError, PoolTimeout, SessionClosed, ValidationError, translate_error
 from .fastpath import FAST_OPERATIONS, FastPath, library_user_agent
+from .metrics import MetricsCollector
 from .pipeline import READ_OPERATIONS, Call, Layer, Request, Result, compose
 from .retry import RetryLayer, RetryPolicy, RetryStats
 from .validation import ParamsChecker
@@ -40,6 +41,10 @@ __all__ = ["DynamoSession", "PoolStats", "SessionMode"]
 SessionMode = Literal["fast", "compatible"]
 
 logger = logging.getLogger("aiodynamo_patterns")
+
+
+class _Default(enum.Enum):
+    TOKEN = "default"
 
 
 class _State(enum.Enum):
@@ -95,6 +100,9 @@ class DynamoSession:
 
     ``retry`` (a :class:`RetryPolicy`) and ``breaker`` (a :class:`BreakerConfig`) configure the
     built-in layers, on by default; ``None`` switches one off. ``layers`` go outside them.
+
+    Every call is measured by ``session.metrics``, a :class:`MetricsCollector` wrapped around
+    all layers (outermost); pass ``metrics=`` a collector of your own, or ``None`` for none.
     """
 
     def __init__(
@@ -115,6 +123,7 @@ class DynamoSession:
         mode: SessionMode = "fast",
         retry: RetryPolicy | None = RetryPolicy(),  # noqa: B008 - frozen, shared safely
         breaker: BreakerConfig | None = BreakerConfig(),  # noqa: B008 - frozen, shared safely
+        metrics: MetricsCollector | _Default | None = _Default.TOKEN,
     ) -> None:
         if mode not in ("fast", "compatible"):
             raise ValidationError("must be 'fast' or 'compatible'", field="mode")
@@ -170,7 +179,15 @@ class DynamoSession:
         self._methods: dict[str, Any] = {}
         self._fast: FastPath | None = None
         self._checker: ParamsChecker | None = None
-        self._call: Call = compose(self.layers, self._send)
+        if metrics is _Default.TOKEN:
+            metrics = MetricsCollector(clock=self.clock)
+        #: the collector measuring every call, or None when switched off
+        self.metrics: MetricsCollector | None = metrics
+        self._metrics_layers: tuple[Layer, Layer] | None = None
+        if metrics is not None:
+            metrics.attach(self)
+            self._metrics_layers = metrics.layers()
+        self._call: Call = self._compose()
         self._in_flight = 0
         self._peak = 0
         self._waiting = 0
@@ -245,12 +262,21 @@ class DynamoSession:
     def add_layer(self, layer: Layer, *, outermost: bool = False) -> None:
         """Add a layer: outermost of all if ``outermost``, else innermost of the caller's layers,
         which is still outside the built-in retry and breaker layers.
+        The metrics layers stay outside (and the attempt probe inside) every added layer.
         """
         if outermost:
             self._layers.insert(0, layer)
         else:
             self._layers.append(layer)
-        self._call = compose(self.layers, self._send)
+        self._call = self._compose()
+
+    def _compose(self) -> Call:
+        # metrics wrap every other layer: one sample per logical call outside, one attempt
+        # count per request really sent inside
+        if self._metrics_layers is None:
+            return compose(self.layers, self._send)
+        outer, inner = self._metrics_layers
+        return compose([outer, *self.layers, inner], self._send)
 
     @property
     def layers(self) -> tuple[Layer, ...]:

@@ -32,6 +32,16 @@ MODULE_LEVEL_ONLY = {
         "to_wire",
         "validate_name",
     },
+    "aiodynamo_patterns.histogram": {"BUCKETS", "RELATIVE_ERROR", "SUB_BUCKETS"},
+    "aiodynamo_patterns.metrics": {
+        "AttemptProbe",
+        "CAPACITY_OPERATIONS",
+        "CacheSeries",
+        "LATENCY_BUCKETS",
+        "OperationSeries",
+    },
+    # needs the `prometheus` extra, so it is not imported by the package
+    "aiodynamo_patterns.metrics_prometheus": {"DynamoMetricsExporter", "prometheus_text"},
     "aiodynamo_patterns.pipeline": {"READ_OPERATIONS", "compose"},
     "aiodynamo_patterns.retry": {"RetryBudget", "is_retryable", "provably_not_executed"},
 }
@@ -41,6 +51,7 @@ INTERNAL = {
     "aiodynamo_patterns._aiobotocore_adapter",
     "aiodynamo_patterns.codec",
     "aiodynamo_patterns.fastpath",
+    "aiodynamo_patterns.metrics_snapshot",
     "aiodynamo_patterns.replay",
     "aiodynamo_patterns.sigv4",
     "aiodynamo_patterns.validation",

@@ -1,0 +1,550 @@
+"""Metrics for every call, taken once at the session's choke point, in bounded memory.
+
+Every :class:`~aiodynamo_patterns.DynamoSession` owns a :class:`MetricsCollector` by default
+(``session.metrics``). The session wraps its layers in two small probes of the collector:
+
+* :class:`MetricsLayer`, the **outermost** layer: one sample per logical call (retries, backoff
+  sleeps and breaker refusals included in its latency), the outcome (success or error code), and
+  the consumed capacity read from the response. It adds ``ReturnConsumedCapacity="INDEXES"`` to
+  the operations that accept it, unless the caller chose a value.
+* :class:`AttemptProbe`, the **innermost** layer: counts the requests that really went to
+  DynamoDB, so retries and throttles are counted whatever retry layer sits in between. A call that
+  no request left for (a cache hit) is counted as ``served_locally``, not as a DynamoDB latency;
+  the cache records its own series with :meth:`MetricsCollector.record_cache`.
+
+Per (operation, table) series keep counters and a fixed-size :class:`LatencyHistogram`; the number
+of series is bounded by the operations and tables used, never by the number of calls.
+
+``DynamoSession(metrics=MetricsCollector(...))`` passes a collector of your own (one collector can
+serve several sessions); ``DynamoSession(metrics=None)`` switches metrics off entirely.
+
+Failed calls are logged under the ``aiodynamo_patterns`` logger, one record each, with the
+structured fields in ``extra`` (``ddb_operation``, ``ddb_table``, ``ddb_code``, ``ddb_attempts``,
+``ddb_latency_ms``, ``ddb_request_id``, ``ddb_key``). Item values, key values and server messages
+(which can quote them) are never logged unless ``log_keys=True``, which shows key values.
+
+OpenTelemetry (or any other sink): :meth:`MetricsCollector.add_listener` calls a function with a
+:class:`CallRecord` per recorded call; see the README's Monitoring section for a ten-line adapter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import weakref
+from bisect import bisect_left
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .clock import Clock, SystemClock
+from .errors import (
+    ConditionFailed,
+    DynamoError,
+    ItemNotFound,
+    Throttled,
+    TransactionCanceled,
+    ValidationError,
+)
+from .histogram import LatencyHistogram
+from .metrics_snapshot import build_snapshot, layer_entries
+from .pipeline import Call, Request, Result
+
+if TYPE_CHECKING:
+    from .session import DynamoSession
+
+__all__ = [
+    "CAPACITY_OPERATIONS",
+    "LATENCY_BUCKETS",
+    "AttemptProbe",
+    "CacheSeries",
+    "CallRecord",
+    "OperationSeries",
+    "MetricsCollector",
+    "MetricsLayer",
+]
+
+logger = logging.getLogger("aiodynamo_patterns")
+
+#: operations that accept ``ReturnConsumedCapacity``
+CAPACITY_OPERATIONS = frozenset(
+    {
+        "GetItem",
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "Query",
+        "Scan",
+        "BatchGetItem",
+        "BatchWriteItem",
+        "TransactGetItems",
+        "TransactWriteItems",
+        "ExecuteStatement",
+        "BatchExecuteStatement",
+        "ExecuteTransaction",
+    }
+)
+_WRITE_OPERATIONS = frozenset(
+    {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+)
+#: Prometheus histogram bounds (seconds): single-digit ms reads up to multi-second retried calls
+LATENCY_BUCKETS: tuple[float, ...] = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
+# Outcomes the caller asked about (a condition, a missing item): logged at INFO, not WARNING.
+_BUSINESS_ERRORS = (ConditionFailed, ItemNotFound, TransactionCanceled, ValidationError)
+_ATTEMPTS = "metrics.attempts"
+_THROTTLES = "metrics.throttles"
+NO_TABLE = "-"
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    """One recorded call, as handed to listeners (e.g. an OpenTelemetry adapter)."""
+
+    operation: str
+    table: str
+    latency_s: float
+    #: the error code, None on success
+    code: str | None
+    attempts: int
+    throttles: int
+    read_units: float
+    write_units: float
+    request_id: str | None
+
+
+class OperationSeries:
+    """Counters and latency of one (operation, table); memory is fixed at creation."""
+
+    __slots__ = (
+        "attempts",
+        "buckets",
+        "cancelled",
+        "count",
+        "errors",
+        "histogram",
+        "operation",
+        "read_units",
+        "retries",
+        "served_locally",
+        "successes",
+        "table",
+        "throttles",
+        "write_units",
+    )
+
+    def __init__(self, operation: str, table: str) -> None:
+        self.operation = operation
+        self.table = table
+        self.count = 0
+        self.successes = 0
+        self.errors: dict[str, int] = {}
+        self.cancelled = 0
+        self.retries = 0
+        self.attempts = 0
+        self.throttles = 0
+        self.served_locally = 0
+        self.read_units = 0.0
+        self.write_units = 0.0
+        self.histogram = LatencyHistogram()
+        #: non-cumulative counts per LATENCY_BUCKETS bound, the last one for +Inf
+        self.buckets = [0] * (len(LATENCY_BUCKETS) + 1)
+
+    def observe(self, seconds: float) -> None:
+        self.histogram.record(seconds)
+        self.buckets[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+
+
+class CacheSeries:
+    __slots__ = ("buckets", "histogram", "hits", "misses", "table")
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+        self.hits = 0
+        self.misses = 0
+        self.histogram = LatencyHistogram()
+        self.buckets = [0] * (len(LATENCY_BUCKETS) + 1)
+
+
+class _Window:
+    """Calls per second over the last ``seconds`` seconds: a ring of per-second counters."""
+
+    __slots__ = ("_current", "_ring", "seconds")
+
+    def __init__(self, seconds: int, now: float) -> None:
+        self.seconds = seconds
+        self._ring = [0] * seconds
+        self._current = int(now)
+
+    def add(self, now: float) -> None:
+        second = int(now)
+        if second != self._current:
+            self._advance(second)
+        self._ring[second % self.seconds] += 1
+
+    def _advance(self, second: int) -> None:
+        if second - self._current >= self.seconds:
+            self._ring = [0] * self.seconds
+        else:
+            for s in range(self._current + 1, second + 1):
+                self._ring[s % self.seconds] = 0
+        self._current = max(self._current, second)
+
+    def total(self, now: float) -> int:
+        self._advance(int(now))
+        return sum(self._ring)
+
+
+class MetricsLayer:
+    """The outermost layer: one sample per logical call into its :class:`MetricsCollector`."""
+
+    __slots__ = ("_collector", "_now", "probed")
+
+    def __init__(self, collector: MetricsCollector, *, probed: bool = False) -> None:
+        self._collector = collector
+        self._now = collector.clock.now
+        #: True when an :class:`AttemptProbe` of the same collector sits innermost
+        self.probed = probed
+
+    async def __call__(self, request: Request, call_next: Call) -> Result:
+        if (
+            request.operation in CAPACITY_OPERATIONS
+            and "ReturnConsumedCapacity" not in request.params
+        ):
+            request.params = {**request.params, "ReturnConsumedCapacity": "INDEXES"}
+        started = self._now()
+        try:
+            result = await call_next(request)
+        except asyncio.CancelledError:
+            self._collector._record_cancelled(request)
+            raise
+        except Exception as exc:
+            self._observe(request, self._now() - started, exc, None)
+            raise
+        self._observe(request, self._now() - started, None, result)
+        return result
+
+    def _observe(
+        self, request: Request, latency: float, exc: Exception | None, result: Result | None
+    ) -> None:
+        # measuring must never change the outcome of the call it measures
+        try:
+            self._collector._record(request, latency, exc, result, self.probed)
+        except Exception:
+            logger.exception("metrics could not record %s", request.operation)
+
+
+class AttemptProbe:
+    """The innermost layer: counts requests really sent (and throttled) for the outer sample."""
+
+    __slots__ = ()
+
+    async def __call__(self, request: Request, call_next: Call) -> Result:
+        notes = request.notes
+        notes[_ATTEMPTS] = notes.get(_ATTEMPTS, 0) + 1
+        try:
+            return await call_next(request)
+        except Throttled:
+            notes[_THROTTLES] = notes.get(_THROTTLES, 0) + 1
+            raise
+
+
+Listener = Callable[[CallRecord], None]
+
+
+class MetricsCollector:
+    """Counters, latency histograms and consumed capacity per (operation, table); bounded memory.
+
+    ``window_seconds`` sets the recent window of :meth:`snapshot`'s ``ops_per_second_recent``;
+    ``log_keys=True`` puts key values (and the server's error message) into failure logs.
+    """
+
+    def __init__(
+        self, *, clock: Clock | None = None, window_seconds: int = 60, log_keys: bool = False
+    ) -> None:
+        if not isinstance(window_seconds, int) or window_seconds < 1:
+            raise ValidationError("must be a positive int", field="window_seconds")
+        self.clock: Clock = clock or SystemClock()
+        self.window_seconds = window_seconds
+        self.log_keys = log_keys
+        self._listeners: list[Listener] = []
+        self._sessions: list[weakref.ref[DynamoSession]] = []
+        self.reset()
+
+    # -- wiring ----------------------------------------------------------------------------
+
+    def layers(self) -> tuple[MetricsLayer, AttemptProbe]:
+        """The (outermost, innermost) pair a session wraps around its own layers."""
+        return MetricsLayer(self, probed=True), AttemptProbe()
+
+    def attach(self, session: DynamoSession) -> None:
+        """Report ``session``'s pool statistics and layer statistics in snapshots."""
+        self._sessions = [ref for ref in self._sessions if ref() is not None]
+        if all(ref() is not session for ref in self._sessions):
+            self._sessions.append(weakref.ref(session))
+
+    def add_listener(self, listener: Listener) -> None:
+        """Call ``listener(CallRecord)`` after every recorded call (errors are logged, not raised)."""
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Listener) -> None:
+        self._listeners.remove(listener)
+
+    # -- recording ---------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Forget every sample and restart the clock of the ops/s figures."""
+        self._series: dict[tuple[str, str], OperationSeries] = {}
+        self._cache: dict[str, CacheSeries] = {}
+        # (table, index or "") -> [read, write]; "" is the table's total, indexes included
+        self._capacity: dict[tuple[str, str], list[float]] = {}
+        self._started = self.clock.now()
+        self._window = _Window(self.window_seconds, self._started)
+
+    def _series_for(self, operation: str, table: str) -> OperationSeries:
+        series = self._series.get((operation, table))
+        if series is None:
+            series = self._series[(operation, table)] = OperationSeries(operation, table)
+        return series
+
+    def _record(
+        self,
+        request: Request,
+        latency: float,
+        exc: BaseException | None,
+        result: Result | None,
+        probed: bool,
+    ) -> None:
+        operation = request.operation
+        table = request.table or NO_TABLE
+        series = self._series_for(operation, table)
+        notes = request.notes
+        # request.attempt is the retry layer's 0-based attempt index (0 without a retry layer)
+        attempts: int = notes.get(_ATTEMPTS, 0) if probed else request.attempt + 1
+        if probed and attempts == 0 and exc is None:
+            # answered by a layer (a cache hit) without a request to DynamoDB
+            series.served_locally += 1
+            return
+        throttles: int = notes.get(_THROTTLES, 0) if probed else int(isinstance(exc, Throttled))
+        series.count += 1
+        series.attempts += attempts
+        if attempts > 1:
+            series.retries += attempts - 1
+        series.throttles += throttles
+        series.observe(latency)
+        self._window.add(self.clock.now())
+        read = write = 0.0
+        code: str | None = None
+        if exc is None:
+            series.successes += 1
+            if result is not None:
+                consumed = result.get("ConsumedCapacity")
+                if consumed:
+                    read, write = self._add_capacity(series, consumed)
+        else:
+            code = getattr(exc, "code", None) or type(exc).__name__
+            series.errors[code] = series.errors.get(code, 0) + 1
+            self._log_failure(request, table, exc, code, attempts, latency)
+        if self._listeners:
+            self._notify(
+                CallRecord(
+                    operation,
+                    table,
+                    latency,
+                    code,
+                    attempts,
+                    throttles,
+                    read,
+                    write,
+                    getattr(exc, "request_id", None),
+                )
+            )
+
+    def _record_cancelled(self, request: Request) -> None:
+        self._series_for(request.operation, request.table or NO_TABLE).cancelled += 1
+
+    def record_cache(self, table: str, hit: bool, latency_s: float) -> None:
+        """Record one cache lookup (for the cache layer): its own series, not a DynamoDB call."""
+        series = self._cache.get(table)
+        if series is None:
+            series = self._cache[table] = CacheSeries(table)
+        if hit:
+            series.hits += 1
+        else:
+            series.misses += 1
+        series.histogram.record(latency_s)
+        series.buckets[bisect_left(LATENCY_BUCKETS, latency_s)] += 1
+
+    def _add_capacity(self, series: OperationSeries, consumed: Any) -> tuple[float, float]:
+        entries = consumed if isinstance(consumed, list) else [consumed]
+        is_write = series.operation in _WRITE_OPERATIONS
+        read_total = write_total = 0.0
+        for entry in entries:
+            if not isinstance(entry, Mapping):
+                continue
+            table = entry.get("TableName") or series.table
+            read, write = _units(entry, is_write)
+            read_total += read
+            write_total += write
+            self._add_units(table, "", read, write)
+            for kind in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
+                indexes = entry.get(kind)
+                if isinstance(indexes, Mapping):
+                    for name, capacity in indexes.items():
+                        if isinstance(capacity, Mapping):
+                            self._add_units(table, str(name), *_units(capacity, is_write))
+        series.read_units += read_total
+        series.write_units += write_total
+        return read_total, write_total
+
+    def _add_units(self, table: str, index: str, read: float, write: float) -> None:
+        units = self._capacity.get((table, index))
+        if units is None:
+            units = self._capacity[(table, index)] = [0.0, 0.0]
+        units[0] += read
+        units[1] += write
+
+    def _notify(self, record: CallRecord) -> None:
+        for listener in self._listeners:
+            try:
+                listener(record)
+            except Exception:
+                logger.warning("metrics listener %r failed", listener, exc_info=True)
+
+    def _log_failure(
+        self,
+        request: Request,
+        table: str,
+        exc: BaseException,
+        code: str,
+        attempts: int,
+        latency: float,
+    ) -> None:
+        level = logging.INFO if isinstance(exc, _BUSINESS_ERRORS) else logging.WARNING
+        if not logger.isEnabledFor(level):
+            return
+        key = _describe_key(request.params.get("Key"), show_values=self.log_keys)
+        extra: dict[str, Any] = {
+            "ddb_operation": request.operation,
+            "ddb_table": table,
+            "ddb_code": code,
+            "ddb_attempts": attempts,
+            "ddb_latency_ms": round(latency * 1000, 3),
+            "ddb_request_id": getattr(exc, "request_id", None),
+            "ddb_key": key or "-",
+        }
+        if self.log_keys and isinstance(exc, DynamoError):
+            extra["ddb_message"] = exc.message
+        logger.log(
+            level,
+            "%s on %s failed: %s after %d attempt(s) in %.1f ms (key %s, request id %s)",
+            request.operation,
+            table,
+            code,
+            attempts,
+            latency * 1000,
+            key or "-",
+            extra["ddb_request_id"],
+            extra=extra,
+        )
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def series(self) -> list[OperationSeries]:
+        """The live per-(operation, table) series (for exporters; do not mutate)."""
+        return list(self._series.values())
+
+    def cache_series(self) -> list[CacheSeries]:
+        return list(self._cache.values())
+
+    def capacity(self) -> dict[tuple[str, str], tuple[float, float]]:
+        """``{(table, index): (read_units, write_units)}``; index ``""`` is the table's total."""
+        return {key: (units[0], units[1]) for key, units in self._capacity.items()}
+
+    def pool_stats(self) -> list[dict[str, float | int]]:
+        """``session.stats()`` of every attached session that is still alive."""
+        pools = []
+        for ref in self._sessions:
+            session = ref()
+            if session is not None:
+                pools.append(session.stats().as_dict())
+        return pools
+
+    def layer_stats(self) -> dict[str, dict[str, Any]]:
+        """``stats()`` / ``state`` of every layer that has them (retry, breaker, cache, ...)."""
+        found: dict[str, dict[str, Any]] = {}
+        for ref in self._sessions:
+            session = ref()
+            if session is None:
+                continue
+            for layer in session.layers:
+                for name, entry in layer_entries(layer).items():
+                    unique, suffix = name, 2
+                    while unique in found:
+                        unique = f"{name}#{suffix}"
+                        suffix += 1
+                    found[unique] = entry
+        return found
+
+    def uptime(self) -> float:
+        """Seconds since the collector was created or last reset."""
+        return max(self.clock.now() - self._started, 0.0)
+
+    def recent_calls(self) -> int:
+        """Calls recorded in the last ``window_seconds`` seconds."""
+        return self._window.total(self.clock.now())
+
+    def snapshot(self) -> dict[str, Any]:
+        """Every figure as plain JSON-ready values (no per-call data)."""
+        return build_snapshot(self)
+
+    def export_json(self, *, indent: int | None = 2) -> str:
+        """:meth:`snapshot` as a JSON string."""
+        return json.dumps(self.snapshot(), indent=indent, default=str)
+
+    def prometheus_text(self) -> str:
+        """The Prometheus text exposition of every figure (needs ``prometheus-client``)."""
+        from .metrics_prometheus import prometheus_text
+
+        return prometheus_text(self)
+
+    def __repr__(self) -> str:
+        calls = sum(s.count for s in self._series.values())
+        return f"<MetricsCollector {len(self._series)} series, {calls} calls>"
+
+
+def _units(entry: Mapping[str, Any], is_write: bool) -> tuple[float, float]:
+    read = entry.get("ReadCapacityUnits")
+    write = entry.get("WriteCapacityUnits")
+    if read is None and write is None:
+        total = float(entry.get("CapacityUnits") or 0.0)
+        return (0.0, total) if is_write else (total, 0.0)
+    return float(read or 0.0), float(write or 0.0)
+
+
+def _describe_key(key: Any, *, show_values: bool) -> str | None:
+    """``PK=<S> SK=<S>`` (names and types only) or, with ``show_values``, ``PK='x' SK='y'``."""
+    if not isinstance(key, Mapping):
+        return None
+    parts = []
+    for name, wire in key.items():
+        if isinstance(wire, Mapping) and len(wire) == 1:
+            ((kind, value),) = wire.items()
+            parts.append(f"{name}={value!r}" if show_values else f"{name}=<{kind}>")
+        else:
+            parts.append(f"{name}=<?>")
+    return " ".join(parts)

@@ -41,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--region", default=None, help="AWS region (default: the AWS chain)")
     demo.add_argument("--table", default="aiodynamo-patterns-demo", help="table name")
+    from .loadgen_cli import add_load_parser
+
+    add_load_parser(sub)
     return parser
 
 
@@ -51,6 +54,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .demo import run_demo
 
             asyncio.run(run_demo(args, open_session))
+        elif args.command == "load":
+            from .loadgen_cli import run_load
+
+            return run_load(args)
         return 0
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

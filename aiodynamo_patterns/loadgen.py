@@ -70,25 +70,23 @@ def layer_stats(obj: object) -> dict[str, Any] | None:
     return dict(value) if isinstance(value, Mapping) else None
 
 
+_CUMULATIVE = ("total", "count", "hits", "misses", "retr", "transition", "timeouts", "errors")
+
+
 def _delta(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> dict[str, Any]:
-    """Counters since the end of warm-up (numbers subtracted); gauges are not distinguishable
-    from counters by name, so only keys that look cumulative are subtracted."""
+    """Counters (found by name) since the end of warm-up; gauges and maxima as they are."""
     if not before:
         return dict(after)
     out = dict(after)
     for key, value in after.items():
         old = before.get(key)
-        cumulative = any(word in key for word in ("total", "count", "hits", "misses", "retr"))
-        cumulative = cumulative or "transition" in key or (key.endswith("s") and "max" not in key)
+        low = key.lower()
         if (
-            cumulative
+            any(word in low for word in _CUMULATIVE)
+            and not any(word in low for word in ("max", "peak", "rate", "percent"))
             and isinstance(value, int)
             and isinstance(old, int)
             and not isinstance(value, bool)
-            and "peak" not in key
-            and "max" not in key
-            and "in_flight" not in key
-            and "waiting" not in key
         ):
             out[key] = value - old
     return out
@@ -428,6 +426,6 @@ class LoadGenerator:
             breaker_transitions=figures["breaker_transitions"],
             cache_hit_rate=figures["cache_hit_rate"],
             layers=layers,
-            series=recorder.series(),
+            series=recorder.series(elapsed),
             stopped_early=self._stopping,
         )

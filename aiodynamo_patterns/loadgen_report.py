@@ -91,7 +91,8 @@ class Recorder:
         self.op_counts[name] += 1
         if started - intended > self.late_threshold:
             self.late += 1
-        index = max(0, int((ended - self.start) / self.interval))
+        # bucketed by intended start: a bucket holds what the schedule asked for in that interval
+        index = max(0, int((intended - self.start) / self.interval))
         bucket = self.buckets.get(index)
         if bucket is None:
             bucket = self.buckets[index] = _Bucket()
@@ -128,15 +129,20 @@ class Recorder:
             mine_b.hist.add(b.hist)
         self.last_end = max(self.last_end, other.last_end)
 
-    def series(self) -> list[dict[str, float | int]]:
+    def series(self, window: float | None = None) -> list[dict[str, float | int]]:
+        """Per interval of intended start: ops/s started and corrected latency percentiles."""
         if not self.buckets:
             return []
         out = []
         for index in range(max(self.buckets) + 1):
             b = self.buckets.get(index) or _Bucket()
+            begin = index * self.interval
+            span = self.interval
+            if window is not None and begin + span > window:
+                span = max(window - begin, 1e-3)  # the last, partial interval
             row: dict[str, float | int] = {
-                "t": round((index + 1) * self.interval, 3),
-                "ops_per_s": round(b.ops / self.interval, 1),
+                "t": round(begin + span / 2, 3),
+                "ops_per_s": round(b.ops / span, 1),
                 "errors": b.errors,
             }
             for p in (50.0, 90.0, 99.0):
@@ -276,7 +282,7 @@ def plot_reports(reports: list[LoadReport], path: str | Path, *, title: str | No
     lat.legend(fontsize=7, ncol=2)
     lat.grid(True, which="both", alpha=0.3)
     thr.set_ylabel("ops/s")
-    thr.set_xlabel("seconds since the end of warm-up")
+    thr.set_xlabel("seconds since the end of warm-up (by intended start)")
     thr.legend(fontsize=8)
     thr.grid(True, alpha=0.3)
     fig.suptitle(title or "aiodynamo-patterns load")

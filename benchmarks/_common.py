@@ -1,0 +1,247 @@
+"""Shared pieces of the benchmark scripts: servers, CPU pinning, closed-loop timing, layers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import os
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from stub_server import StubServer
+
+CREDS = {"aws_access_key_id": "bench", "aws_secret_access_key": "bench", "region_name": "us-east-1"}
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return f"{os.cpu_count()} CPUs ({model}), Python {sys.version.split()[0]}"
+
+
+def cpus() -> tuple[int | None, int | None]:
+    """(server CPU, client CPU): two different CPUs when there are at least two."""
+    available = sorted(os.sched_getaffinity(0))
+    if len(available) < 2:
+        return None, None
+    return available[0], available[1]
+
+
+_SERVER_PID: list[int] = []
+
+
+def server_cpu_seconds() -> float | None:
+    """User+system CPU of the stub server process so far (None when unknown)."""
+    if not _SERVER_PID:
+        return None
+    try:
+        with open(f"/proc/{_SERVER_PID[0]}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_wait_seconds() -> float:
+    """Seconds this process's threads spent runnable but waiting for a CPU (Linux schedstat):
+    how much a shared machine's neighbours took from the client."""
+    total = 0
+    for task in os.listdir("/proc/self/task"):
+        with (
+            contextlib.suppress(OSError, ValueError),
+            open(f"/proc/self/task/{task}/schedstat") as f,
+        ):
+            total += int(f.read().split()[1])
+    return total / 1e9
+
+
+@contextlib.contextmanager
+def server(kind: str) -> Iterator[str]:
+    """An endpoint URL: the stub pinned to the first CPU, or dynalite, for the whole run."""
+    server_cpu, client_cpu = cpus()
+    if kind == "stub":
+        with StubServer(cpu=server_cpu) as stub:
+            if client_cpu is not None:
+                os.sched_setaffinity(0, {client_cpu})
+            assert stub.process is not None
+            _SERVER_PID[:] = [stub.process.pid]
+            try:
+                yield stub.endpoint_url
+            finally:
+                _SERVER_PID.clear()
+        return
+    if kind == "dynalite":
+        try:
+            dynalite = importlib.import_module("aiodynamo_patterns.testing.dynalite")
+        except ImportError:
+            sys.exit("--server dynalite needs aiodynamo_patterns.testing.dynalite (not merged yet)")
+        with dynalite.Dynalite() as d:
+            if client_cpu is not None:
+                os.sched_setaffinity(0, {client_cpu})
+            yield d.endpoint_url
+        return
+    raise SystemExit(f"unknown server {kind!r}")
+
+
+@dataclass
+class Result:
+    ops: int
+    seconds: float
+    cpu_seconds: float
+    errors: int = 0
+    server_cpu_seconds: float | None = None
+    wait_seconds: float = 0.0
+
+    @property
+    def ops_per_s(self) -> float:
+        return self.ops / self.seconds if self.seconds else 0.0
+
+    @property
+    def cpu_us_per_op(self) -> float:
+        return self.cpu_seconds / self.ops * 1e6 if self.ops else float("nan")
+
+    @property
+    def server_us_per_op(self) -> float | None:
+        if self.server_cpu_seconds is None or not self.ops:
+            return None
+        return self.server_cpu_seconds / self.ops * 1e6
+
+
+async def closed_loop_async(
+    op: Callable[[], Awaitable[object]], concurrency: int, seconds: float, warmup: float
+) -> Result:
+    """``concurrency`` coroutines calling ``op`` back to back; CPU is the whole process's."""
+    stop_at = 0.0
+    counting = False
+    ops = errors = 0
+
+    async def worker() -> None:
+        nonlocal ops, errors
+        while True:
+            now = time.monotonic()
+            if now >= stop_at:
+                return
+            try:
+                await op()
+            except Exception:
+                errors += 1
+            if counting:
+                ops += 1
+
+    loop_start = time.monotonic()
+    stop_at = loop_start + warmup + seconds
+    tasks = [asyncio.create_task(worker()) for _ in range(concurrency)]
+    await asyncio.sleep(warmup)
+    counting = True
+    ops = 0
+    t0, c0, s0, w0 = time.monotonic(), time.process_time(), server_cpu_seconds(), cpu_wait_seconds()
+    await asyncio.gather(*tasks)
+    t1, c1, s1, w1 = time.monotonic(), time.process_time(), server_cpu_seconds(), cpu_wait_seconds()
+    server = s1 - s0 if s0 is not None and s1 is not None else None
+    return Result(ops, t1 - t0, c1 - c0, errors, server, w1 - w0)
+
+
+def closed_loop_threads(
+    op: Callable[[], object], concurrency: int, seconds: float, warmup: float
+) -> Result:
+    """The classic way: ``concurrency`` threads of a pool calling ``op`` back to back."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    lock = threading.Lock()
+    state = {"counting": False, "ops": 0, "errors": 0}
+    stop_at = time.monotonic() + warmup + seconds
+
+    def worker() -> None:
+        local = errs = 0
+        counted = False
+        while time.monotonic() < stop_at:
+            try:
+                op()
+            except Exception:
+                errs += 1
+            if state["counting"]:
+                counted = True
+                local += 1
+        with lock:
+            state["ops"] += local if counted else 0
+            state["errors"] += errs
+
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        futures = [pool.submit(worker) for _ in range(concurrency)]
+        time.sleep(warmup)
+        state["counting"] = True
+        t0, c0, s0, w0 = (
+            time.monotonic(),
+            time.process_time(),
+            server_cpu_seconds(),
+            cpu_wait_seconds(),
+        )
+        for f in futures:
+            f.result()
+        t1, c1, s1, w1 = (
+            time.monotonic(),
+            time.process_time(),
+            server_cpu_seconds(),
+            cpu_wait_seconds(),
+        )
+    server = s1 - s0 if s0 is not None and s1 is not None else None
+    return Result(state["ops"], t1 - t0, c1 - c0, state["errors"], server, w1 - w0)
+
+
+LAYER_CANDIDATES: list[tuple[str, tuple[str, ...]]] = [
+    ("metrics", ("MetricsLayer",)),
+    ("cache", ("CacheLayer",)),
+    ("retry", ("RetryLayer",)),
+    ("breaker", ("BreakerLayer", "CircuitBreakerLayer")),
+]
+
+
+def all_layers() -> tuple[list[Any], list[str]]:
+    """Every layer the installed library has, built with defaults, outermost first.
+
+    The layers come from other branches; each is found by module and class name and built
+    without arguments. Returns the layers and their names (empty when none exists yet).
+    """
+    layers: list[Any] = []
+    names: list[str] = []
+    for module_name, classes in LAYER_CANDIDATES:
+        try:
+            module = importlib.import_module(f"aiodynamo_patterns.{module_name}")
+        except ImportError:
+            continue
+        for cls_name in classes:
+            cls = getattr(module, cls_name, None)
+            if cls is None:
+                continue
+            try:
+                layers.append(cls())
+                names.append(cls_name)
+            except TypeError as exc:
+                print(f"# could not build {cls_name}() with defaults: {exc}", file=sys.stderr)
+            break
+    return layers, names
+
+
+def table(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        )
+        for r in rows
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

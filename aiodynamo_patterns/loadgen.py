@@ -176,6 +176,7 @@ class LoadGenerator:
         self._index = 0
         self._lag = new_histogram()
         self._baseline: dict[str, dict[str, Any] | None] = {}
+        self._snapshot_taken = False
         self._recorder: Recorder | None = None
         self._measure_start = 0.0
         self._deadline: float | None = None
@@ -209,7 +210,7 @@ class LoadGenerator:
         )
         worker = self._open_worker if self.rate is not None else self._closed_worker
         workers = [asyncio.create_task(worker()) for _ in range(self.concurrency)]
-        helpers = [asyncio.create_task(self._lag_probe()), asyncio.create_task(self._snapshot())]
+        helpers = [asyncio.create_task(self._lag_probe())]
         if self.progress or (self.progress is None and sys.stderr.isatty()):
             helpers.append(asyncio.create_task(self._progress_bar()))
         stop_wait = asyncio.create_task(self._stop_event.wait())
@@ -312,6 +313,8 @@ class LoadGenerator:
 
     async def _execute(self, name: str, intended: float, started: float) -> None:
         operation = self.operations[name]
+        if not self._snapshot_taken and intended >= self._measure_start:
+            self._snapshot()
         self._in_flight += 1
         if self._in_flight > self._peak:
             self._peak = self._in_flight
@@ -338,10 +341,9 @@ class LoadGenerator:
             if now >= self._measure_start:
                 self._lag.record_value(max(1, round((now - expected) * 1e6)))
 
-    async def _snapshot(self) -> None:
-        delay = self._measure_start - self.clock.now()
-        if delay > 0:
-            await self.clock.sleep(delay)
+    def _snapshot(self) -> None:
+        """Layer counters as the first measured operation starts (warm-up excluded)."""
+        self._snapshot_taken = True
         self._baseline = {name: layer_stats(obj) for name, obj in self.observe.items()}
 
     async def _progress_bar(self) -> None:

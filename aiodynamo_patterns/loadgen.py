@@ -29,6 +29,7 @@ import logging
 import math
 import random
 import sys
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -177,6 +178,7 @@ class LoadGenerator:
         self._lag = new_histogram()
         self._baseline: dict[str, dict[str, Any] | None] = {}
         self._snapshot_taken = False
+        self._cpu_start: float | None = None
         self._recorder: Recorder | None = None
         self._measure_start = 0.0
         self._deadline: float | None = None
@@ -344,6 +346,7 @@ class LoadGenerator:
     def _snapshot(self) -> None:
         """Layer counters as the first measured operation starts (warm-up excluded)."""
         self._snapshot_taken = True
+        self._cpu_start = time.process_time()
         self._baseline = {name: layer_stats(obj) for name, obj in self.observe.items()}
 
     async def _progress_bar(self) -> None:
@@ -430,4 +433,13 @@ class LoadGenerator:
             layers=layers,
             series=recorder.series(elapsed),
             stopped_early=self._stopping,
+            extra=self._cpu_figures(ops),
         )
+
+    def _cpu_figures(self, ops: int) -> dict[str, Any]:
+        """This process's CPU time per measured operation (all threads; the thread baseline's
+        boto3 work included): what the client costs, whatever the machine's other load."""
+        if self._cpu_start is None or not ops:
+            return {}
+        cpu = time.process_time() - self._cpu_start
+        return {"client_cpu_s": round(cpu, 3), "client_cpu_us_per_op": round(cpu / ops * 1e6, 1)}

@@ -214,6 +214,7 @@ def format_table(reports: list[LoadReport]) -> str:
         ("errors", [r.errors for r in reports]),
         ("late starts", [r.late_starts for r in reports]),
         ("never started", [r.unstarted for r in reports]),
+        ("client CPU us/op", [r.extra.get("client_cpu_us_per_op") for r in reports]),
     ]
     for kind in ("corrected", "raw"):
         for key in ("p50_ms", "p90_ms", "p99_ms", "p99_9_ms", "max_ms"):

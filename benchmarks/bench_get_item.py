@@ -181,6 +181,43 @@ async def run_concurrency(
     return out
 
 
+class _Canned:
+    """Innermost layer answering every GetItem from memory: no aiobotocore, no network."""
+
+    def __init__(self, response: dict[str, Any]) -> None:
+        self.response = response
+
+    async def __call__(self, request: Any, call_next: Any) -> dict[str, Any]:
+        return self.response
+
+
+async def library_overhead(layers: list[Any], calls: int = 20_000, repeats: int = 5) -> float:
+    """CPU microseconds the library adds per ``Repository.get_item`` above the client call.
+
+    The session runs with a last layer that answers from memory, so what is timed is exactly
+    the library's own work (parameters, placeholders, every layer, the pipeline, item decoding);
+    the best of ``repeats`` tight loops, as usual for CPU micro-timings.
+    """
+    import time
+
+    from aiodynamo_patterns.expressions import item_to_wire
+    from aiodynamo_patterns.loadgen_workload import product_item
+
+    canned = _Canned({"Item": item_to_wire(product_item(0, KEYS))})
+    best = float("inf")
+    async with DynamoSession(
+        endpoint_url="http://127.0.0.1:9", layers=[*layers, canned], **CREDS
+    ) as session:
+        repo = Repository(session, TABLE)
+        key = {"PK": product_id(0), "SK": "DETAILS"}
+        for _ in range(repeats):
+            t0 = time.process_time()
+            for _ in range(calls):
+                await repo.get_item(key)
+            best = min(best, (time.process_time() - t0) / calls * 1e6)
+    return best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--server", choices=("stub", "dynalite"), default="stub")
@@ -268,6 +305,18 @@ def main() -> None:
             "ratios at c={concurrency}: ".format(**row)
             + ", ".join(f"{k}={v}" for k, v in row.items() if k != "concurrency")
         )
+    overhead = asyncio.run(library_overhead(layers))
+    raw64 = results.get((64, "raw"))
+    print(
+        f"library's own CPU per get_item above the client call (no I/O, best of 5): "
+        f"{overhead:.1f} us"
+        + (
+            f" = {overhead / raw64.cpu_us_per_op:.1%} of raw aiobotocore's "
+            f"{raw64.cpu_us_per_op:.0f} us at c=64"
+            if raw64
+            else ""
+        )
+    )
     at64 = next((r for r in ratios if r["concurrency"] == 64), None)
     if at64:
         cpu = max(
@@ -313,6 +362,7 @@ def main() -> None:
                 for (c, name), r in results.items()
             ],
             "ratios": ratios,
+            "library_overhead_us": round(overhead, 2),
         }
         with open(args.json_path, "w") as f:
             json.dump(payload, f, indent=2)

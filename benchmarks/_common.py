@@ -122,31 +122,45 @@ class Result:
 async def closed_loop_async(
     op: Callable[[], Awaitable[object]], concurrency: int, seconds: float, warmup: float
 ) -> Result:
-    """``concurrency`` coroutines calling ``op`` back to back; CPU is the whole process's."""
-    stop_at = 0.0
-    counting = False
-    ops = errors = 0
+    """``concurrency`` coroutines calling ``op`` back to back; CPU is the whole process's.
+
+    After the warm-up every worker pauses until nothing is in flight, so the measured window
+    holds the whole CPU cost of exactly the operations it counts (at high concurrency the
+    operations in flight at a boundary would otherwise be a large share of a short window).
+    """
+    phase = "warmup"
+    in_flight = ops = errors = 0
+    drained, go = asyncio.Event(), asyncio.Event()
+    stop_at = float("inf")
 
     async def worker() -> None:
-        nonlocal ops, errors
+        nonlocal in_flight, ops, errors
         while True:
-            now = time.monotonic()
-            if now >= stop_at:
+            if phase == "pause":
+                if in_flight == 0:
+                    drained.set()
+                await go.wait()
+            if time.monotonic() >= stop_at:
                 return
+            in_flight += 1
             try:
                 await op()
             except Exception:
                 errors += 1
-            if counting:
+            finally:
+                in_flight -= 1
+            if phase == "measure":
                 ops += 1
 
-    loop_start = time.monotonic()
-    stop_at = loop_start + warmup + seconds
     tasks = [asyncio.create_task(worker()) for _ in range(concurrency)]
     await asyncio.sleep(warmup)
-    counting = True
-    ops = 0
+    phase = "pause"
+    await drained.wait()
+    errors = 0
     t0, c0, s0, w0 = time.monotonic(), time.process_time(), server_cpu_seconds(), cpu_wait_seconds()
+    stop_at = t0 + seconds
+    phase = "measure"
+    go.set()
     await asyncio.gather(*tasks)
     t1, c1, s1, w1 = time.monotonic(), time.process_time(), server_cpu_seconds(), cpu_wait_seconds()
     server = s1 - s0 if s0 is not None and s1 is not None else None
@@ -156,38 +170,47 @@ async def closed_loop_async(
 def closed_loop_threads(
     op: Callable[[], object], concurrency: int, seconds: float, warmup: float
 ) -> Result:
-    """The classic way: ``concurrency`` threads of a pool calling ``op`` back to back."""
+    """The classic way: ``concurrency`` threads of a pool calling ``op`` back to back (paused
+    together after the warm-up, like :func:`closed_loop_async`)."""
     from concurrent.futures import ThreadPoolExecutor
 
     lock = threading.Lock()
-    state = {"counting": False, "ops": 0, "errors": 0}
-    stop_at = time.monotonic() + warmup + seconds
+    barrier = threading.Barrier(concurrency + 1)
+    state: dict[str, Any] = {"pause": False, "ops": 0, "errors": 0, "stop_at": float("inf")}
 
     def worker() -> None:
         local = errs = 0
-        counted = False
-        while time.monotonic() < stop_at:
+        paused = False
+        while True:
+            if state["pause"] and not paused:
+                paused = True
+                barrier.wait()  # everyone idle: the measured window starts
+                errs = 0
+            if time.monotonic() >= state["stop_at"]:
+                break
             try:
                 op()
             except Exception:
                 errs += 1
-            if state["counting"]:
-                counted = True
+            if paused:
                 local += 1
         with lock:
-            state["ops"] += local if counted else 0
+            state["ops"] += local
             state["errors"] += errs
 
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         futures = [pool.submit(worker) for _ in range(concurrency)]
         time.sleep(warmup)
-        state["counting"] = True
+        state["stop_at"] = time.monotonic() + 3600
+        state["pause"] = True
+        barrier.wait()
         t0, c0, s0, w0 = (
             time.monotonic(),
             time.process_time(),
             server_cpu_seconds(),
             cpu_wait_seconds(),
         )
+        state["stop_at"] = t0 + seconds
         for f in futures:
             f.result()
         t1, c1, s1, w1 = (

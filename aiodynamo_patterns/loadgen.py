@@ -382,6 +382,7 @@ class LoadGenerator:
         recorder = self._recorder
         assert recorder is not None
         now = self.clock.now()
+        cpu = self._cpu_figures(recorder.raw.get_total_count())  # before the report's own work
         if self.rate is not None and self._deadline is not None and self._abandoned:
             for intended in self._abandoned:
                 if intended >= self._measure_start:
@@ -433,7 +434,7 @@ class LoadGenerator:
             layers=layers,
             series=recorder.series(elapsed),
             stopped_early=self._stopping,
-            extra=self._cpu_figures(ops),
+            extra=cpu,
         )
 
     def _cpu_figures(self, ops: int) -> dict[str, Any]:

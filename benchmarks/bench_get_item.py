@@ -218,6 +218,36 @@ async def library_overhead(layers: list[Any], calls: int = 20_000, repeats: int 
     return best
 
 
+def plot(
+    results: dict[tuple[int, str], Result],
+    concurrency: list[int],
+    variants: list[str],
+    path: str,
+    server_kind: str,
+) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (cpu_ax, ops_ax) = plt.subplots(1, 2, figsize=(11, 4))
+    width = 0.8 / len(variants)
+    for i, name in enumerate(variants):
+        xs = [k + i * width for k in range(len(concurrency))]
+        cpu_ax.bar(xs, [results[c, name].cpu_us_per_op for c in concurrency], width, label=name)
+        ops_ax.bar(xs, [results[c, name].ops_per_s for c in concurrency], width, label=name)
+    for ax, title in ((cpu_ax, "client CPU us per GetItem"), (ops_ax, "GetItem ops/s")):
+        ax.set_xticks([k + 0.4 - width / 2 for k in range(len(concurrency))])
+        ax.set_xticklabels([f"c={c}" for c in concurrency])
+        ax.set_title(title)
+        ax.grid(True, axis="y", alpha=0.3)
+    cpu_ax.legend(fontsize=8)
+    fig.suptitle(f"GetItem against the {server_kind} ({machine()}; shared, noisy)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--server", choices=("stub", "dynalite"), default="stub")
@@ -227,6 +257,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="interleaved slices per variant")
     parser.add_argument("--warmup", type=float, default=0.15, help="per slice")
     parser.add_argument("--json", dest="json_path")
+    parser.add_argument("--plot", dest="plot_path", help="PNG: CPU per op and ops/s per variant")
     args = parser.parse_args()
 
     layers, layer_names = all_layers()
@@ -341,6 +372,8 @@ def main() -> None:
             f"           per client core (1 / CPU per op) at c=64: {cap} -> "
             f"{'met' if cap is not None and cap >= 1.3 else 'NOT met'}"
         )
+    if args.plot_path:
+        plot(results, args.concurrency, args.variants, args.plot_path, args.server)
     if args.json_path:
         payload = {
             "machine": machine(),

@@ -17,13 +17,15 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .embedded import EmbeddedDynamo
-from .loadgen import LoadGenerator, Operation
-from .loadgen_report import LoadReport, format_table, plot_reports
 from .loadgen_workload import ProductWorkload, ThreadWorkload, parse_mix
 from .session import DynamoSession
+
+if TYPE_CHECKING:  # the loadgen extra (hdrhistogram, ...) is imported only when `load` runs
+    from .loadgen import LoadGenerator, Operation
+    from .loadgen_report import LoadReport
 
 __all__ = ["add_load_parser", "run_load"]
 
@@ -71,6 +73,14 @@ def add_load_parser(sub: Any) -> None:
 
 def run_load(args: argparse.Namespace, out: Callable[[str], None] = print) -> int:
     """Run the ``load`` subcommand; returns the exit code."""
+    try:
+        from .loadgen_report import format_table, plot_reports
+    except ImportError as exc:
+        print(
+            f"error: {exc.name} is missing: pip install 'aiodynamo-patterns[loadgen]'",
+            file=sys.stderr,
+        )
+        return 1
     mix = parse_mix(args.mix)
     reports = asyncio.run(_run(args, mix, out))
     settings = {
@@ -94,6 +104,8 @@ def _generator(
     label: str,
     observe: Mapping[str, object],
 ) -> LoadGenerator:
+    from .loadgen import LoadGenerator
+
     return LoadGenerator(
         ops,
         mix,

@@ -21,6 +21,7 @@ way: a synchronous boto3 client, meant to be called from a thread pool.
 from __future__ import annotations
 
 import bisect
+import importlib
 import itertools
 import random
 from collections.abc import Awaitable, Callable, Mapping
@@ -225,7 +226,7 @@ def default_cached_factory() -> CachedFactory | None:
     ``get_item`` on it.
     """
     try:
-        from . import cache  # type: ignore[attr-defined]  # optional module, built elsewhere
+        cache = importlib.import_module("aiodynamo_patterns.cache")  # may not be installed
     except ImportError:
         return None
     cls = getattr(cache, "CachedProductRepository", None) or getattr(

@@ -98,3 +98,42 @@ def test_report_picks_up_retries_and_cache_hit_rate_after_warmup_only() -> None:
 def test_layer_stats_ignores_objects_without_stats() -> None:
     """Objects without a stats() method contribute nothing."""
     assert layer_stats(object()) is None
+
+
+class _FakeCachedRepo:
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    async def get_product(self, product_id: str) -> dict[str, str]:
+        self.asked.append(product_id)
+        return {"product_id": product_id}
+
+
+def test_cached_get_uses_the_plugged_cached_repository() -> None:
+    """cached_get reads through the repository the factory builds, on the workload's keys."""
+    from aiodynamo_patterns.loadgen_workload import ProductWorkload
+
+    built: list[tuple[object, str]] = []
+    fake = _FakeCachedRepo()
+
+    def factory(session: object, table: str) -> _FakeCachedRepo:
+        built.append((session, table))
+        return fake
+
+    workload = ProductWorkload(None, "t-cached", keys=5, cached=factory)  # type: ignore[arg-type]
+    op = workload.operations({"cached_get": 1.0})["cached_get"]
+
+    result = run_virtual(op())
+
+    assert built == [(None, "t-cached")]
+    assert workload.cached_repo is fake
+    assert result == {"product_id": fake.asked[0]}
+    assert fake.asked[0].startswith("PRODUCT#")
+
+
+def test_cli_refuses_an_unknown_operation_in_the_mix(capsys: pytest.CaptureFixture[str]) -> None:
+    """`load --mix fly=1` exits 1 with one line naming the known operations, before any I/O."""
+    from aiodynamo_patterns.cli import main
+
+    assert main(["load", "--mix", "fly=1"]) == 1
+    assert "unknown operation 'fly'" in capsys.readouterr().err

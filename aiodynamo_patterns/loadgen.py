@@ -52,23 +52,41 @@ def _error_code(exc: BaseException) -> str:
     return str(code) if code else type(exc).__name__
 
 
-def layer_stats(obj: object) -> dict[str, Any] | None:
-    """``obj.stats()`` as a flat dict, whatever shape it has (dataclass, mapping, ``as_dict``)."""
-    stats = getattr(obj, "stats", None)
-    if not callable(stats):
-        return None
-    try:
-        value = stats()
-    except Exception:  # a layer's statistics must never break a report
-        logger.debug("stats() of %s failed", type(obj).__name__, exc_info=True)
-        return None
+def _flat(value: object) -> dict[str, Any] | None:
     if hasattr(value, "as_dict"):
         value = value.as_dict()
     elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        value = dataclasses.asdict(value)
+        value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
     elif not isinstance(value, Mapping):
         value = getattr(value, "__dict__", None)
     return dict(value) if isinstance(value, Mapping) else None
+
+
+def layer_stats(obj: object) -> dict[str, Any] | None:
+    """A layer's statistics as a flat dict, found by duck typing.
+
+    ``obj.stats()`` in whatever shape (``as_dict()``, dataclass, mapping); or, for objects with
+    one state per key such as a circuit breaker per table, ``obj.states()``: a mapping of
+    snapshots whose numeric fields are summed.
+    """
+    try:
+        stats = getattr(obj, "stats", None)
+        if callable(stats):
+            return _flat(stats())
+        states = getattr(obj, "states", None)
+        if callable(states):
+            snapshots = states()
+            if not isinstance(snapshots, Mapping):
+                return None
+            total: dict[str, Any] = {"circuits": len(snapshots)}
+            for snapshot in snapshots.values():
+                for key, value in (_flat(snapshot) or {}).items():
+                    if isinstance(value, int | float) and not isinstance(value, bool):
+                        total[key] = total.get(key, 0) + value
+            return total
+    except Exception:  # a layer's statistics must never break a report
+        logger.debug("statistics of %s failed", type(obj).__name__, exc_info=True)
+    return None
 
 
 _CUMULATIVE = ("total", "count", "hits", "misses", "retr", "transition", "timeouts", "errors")

@@ -303,7 +303,7 @@ def layer_figures(layers: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
             if isinstance(value, bool) or not isinstance(value, int | float):
                 continue
             low = key.lower()
-            if "retr" in low and "rate" not in low:
+            if low == "retries" or low.endswith("_retries"):
                 retries += int(value)
                 found.add("retries")
             elif "transition" in low:

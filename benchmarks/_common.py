@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import inspect
 import os
 import sys
 import threading
@@ -229,17 +230,37 @@ LAYER_CANDIDATES: list[tuple[str, tuple[str, ...]]] = [
     ("retry", ("RetryLayer",)),
     ("breaker", ("BreakerLayer", "CircuitBreakerLayer")),
 ]
+#: layers a DynamoSession may build itself, switched off by passing None for the keyword
+BUILT_IN = ("metrics", "retry", "breaker", "cache")
+
+
+def session_builtins() -> list[str]:
+    """The layers this install's DynamoSession builds itself (on by default)."""
+    from aiodynamo_patterns import DynamoSession
+
+    params = inspect.signature(DynamoSession.__init__).parameters
+    return [name for name in BUILT_IN if name in params]
+
+
+def bare_kwargs(keep: tuple[str, ...] = ()) -> dict[str, None]:
+    """DynamoSession keywords switching off every built-in layer except those in ``keep``."""
+    return {name: None for name in session_builtins() if name not in keep}
 
 
 def all_layers() -> tuple[list[Any], list[str]]:
-    """Every layer the installed library has, built with defaults, outermost first.
+    """Every layer the installed library has that the session does not build itself, with
+    defaults, outermost first; and the names of all layers a default session then runs with.
 
-    The layers come from other branches; each is found by module and class name and built
-    without arguments. Returns the layers and their names (empty when none exists yet).
+    Each is found by module and class name and built without arguments (or with a clock).
     """
+    from aiodynamo_patterns.clock import SystemClock
+
+    builtins = session_builtins()
     layers: list[Any] = []
-    names: list[str] = []
+    names: list[str] = [f"{b} (built in)" for b in builtins]
     for module_name, classes in LAYER_CANDIDATES:
+        if module_name in builtins:
+            continue
         try:
             module = importlib.import_module(f"aiodynamo_patterns.{module_name}")
         except ImportError:
@@ -248,11 +269,15 @@ def all_layers() -> tuple[list[Any], list[str]]:
             cls = getattr(module, cls_name, None)
             if cls is None:
                 continue
-            try:
-                layers.append(cls())
-                names.append(cls_name)
-            except TypeError as exc:
-                print(f"# could not build {cls_name}() with defaults: {exc}", file=sys.stderr)
+            for kwargs in ({}, {"clock": SystemClock()}):
+                try:
+                    layers.append(cls(**kwargs))
+                    names.append(cls_name)
+                    break
+                except TypeError as exc:
+                    error = exc
+            else:
+                print(f"# could not build {cls_name} with defaults: {error}", file=sys.stderr)
             break
     return layers, names
 

@@ -34,6 +34,7 @@ from _common import (
     CREDS,
     Result,
     all_layers,
+    bare_kwargs,
     closed_loop_async,
     closed_loop_threads,
     machine,
@@ -86,11 +87,20 @@ async def _open_variants(
             return await client.get_item(TableName=TABLE, Key=_wire(_key(rng)))
 
         runners["raw"] = lambda s, w: closed_loop_async(raw_op, c, s, w)
-    for name, with_layers in (("library", layers), ("library-bare", [])):
+    for name, with_layers, switches in (
+        ("library", layers, {}),
+        ("library-bare", [], bare_kwargs()),
+    ):
         if name not in names:
             continue
         session = await stack.enter_async_context(
-            DynamoSession(endpoint_url=endpoint, max_concurrency=c, layers=with_layers, **CREDS)
+            DynamoSession(
+                endpoint_url=endpoint,
+                max_concurrency=c,
+                layers=with_layers,
+                **switches,
+                **CREDS,
+            )
         )
         repo = Repository(session, TABLE)
 
@@ -181,33 +191,34 @@ async def run_concurrency(
     return out
 
 
-class _Canned:
-    """Innermost layer answering every GetItem from memory: no aiobotocore, no network."""
-
-    def __init__(self, response: dict[str, Any]) -> None:
-        self.response = response
-
-    async def __call__(self, request: Any, call_next: Any) -> dict[str, Any]:
-        return self.response
-
-
-async def library_overhead(layers: list[Any], calls: int = 20_000, repeats: int = 5) -> float:
+async def library_overhead(
+    layers: list[Any], *, bare: bool, calls: int = 20_000, repeats: int = 5
+) -> float:
     """CPU microseconds the library adds per ``Repository.get_item`` above the client call.
 
-    The session runs with a last layer that answers from memory, so what is timed is exactly
-    the library's own work (parameters, placeholders, every layer, the pipeline, item decoding);
-    the best of ``repeats`` tight loops, as usual for CPU micro-timings.
+    The session's aiobotocore client answers ``get_item`` from memory (the bound method is
+    replaced on the client instance), so what is timed is exactly the library's own work:
+    parameters, placeholders, every layer (all of them, or none with ``bare``), the semaphore,
+    item decoding. The best of ``repeats`` tight loops, as usual for CPU micro-timings.
     """
     import time
 
     from aiodynamo_patterns.expressions import item_to_wire
     from aiodynamo_patterns.loadgen_workload import product_item
 
-    canned = _Canned({"Item": item_to_wire(product_item(0, KEYS))})
+    response = {"Item": item_to_wire(product_item(0, KEYS))}
+
+    async def canned_get_item(**params: Any) -> dict[str, Any]:
+        return response
+
     best = float("inf")
     async with DynamoSession(
-        endpoint_url="http://127.0.0.1:9", layers=[*layers, canned], **CREDS
+        endpoint_url="http://127.0.0.1:9",
+        layers=[] if bare else layers,
+        **(bare_kwargs() if bare else {}),
+        **CREDS,
     ) as session:
+        session.client.get_item = canned_get_item  # type: ignore[method-assign]
         repo = Repository(session, TABLE)
         key = {"PK": product_id(0), "SK": "DETAILS"}
         for _ in range(repeats):
@@ -336,18 +347,20 @@ def main() -> None:
             "ratios at c={concurrency}: ".format(**row)
             + ", ".join(f"{k}={v}" for k, v in row.items() if k != "concurrency")
         )
-    overhead = asyncio.run(library_overhead(layers))
+    overhead = asyncio.run(library_overhead(layers, bare=False))
+    overhead_bare = asyncio.run(library_overhead(layers, bare=True))
     raw64 = results.get((64, "raw"))
-    print(
-        f"library's own CPU per get_item above the client call (no I/O, best of 5): "
-        f"{overhead:.1f} us"
-        + (
-            f" = {overhead / raw64.cpu_us_per_op:.1%} of raw aiobotocore's "
-            f"{raw64.cpu_us_per_op:.0f} us at c=64"
-            if raw64
-            else ""
+    for label, value in (("all layers", overhead), ("no layer", overhead_bare)):
+        print(
+            f"library's own CPU per get_item above the client call, {label} "
+            f"(no I/O, best of 5): {value:.1f} us"
+            + (
+                f" = {value / raw64.cpu_us_per_op:.1%} of raw aiobotocore's "
+                f"{raw64.cpu_us_per_op:.0f} us at c=64"
+                if raw64
+                else ""
+            )
         )
-    )
     at64 = next((r for r in ratios if r["concurrency"] == 64), None)
     if at64:
         cpu = max(
@@ -396,6 +409,7 @@ def main() -> None:
             ],
             "ratios": ratios,
             "library_overhead_us": round(overhead, 2),
+            "library_overhead_bare_us": round(overhead_bare, 2),
         }
         with open(args.json_path, "w") as f:
             json.dump(payload, f, indent=2)

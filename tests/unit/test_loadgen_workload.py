@@ -137,3 +137,25 @@ def test_cli_refuses_an_unknown_operation_in_the_mix(capsys: pytest.CaptureFixtu
 
     assert main(["load", "--mix", "fly=1"]) == 1
     assert "unknown operation 'fly'" in capsys.readouterr().err
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    name: str
+    transitions: int
+    rejected: int
+
+
+class _FakeBreaker:
+    def __init__(self) -> None:
+        self.snapshots = {"a": _Snapshot("a", 2, 5), "b": _Snapshot("b", 1, 0)}
+
+    def states(self) -> dict[str, _Snapshot]:
+        return self.snapshots
+
+
+def test_breaker_transitions_are_summed_over_its_circuits() -> None:
+    """A layer exposing states() per table reports the sum of its circuits' counters."""
+    stats = layer_stats(_FakeBreaker())
+
+    assert stats == {"circuits": 2, "transitions": 3, "rejected": 5}

@@ -21,7 +21,17 @@ import statistics
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from _common import CREDS, LAYER_CANDIDATES, Result, all_layers, closed_loop_async, machine, server
+from _common import (
+    CREDS,
+    LAYER_CANDIDATES,
+    Result,
+    all_layers,
+    bare_kwargs,
+    closed_loop_async,
+    machine,
+    server,
+    session_builtins,
+)
 from bench_get_item import KEYS, TABLE, _key, _load
 
 from aiodynamo_patterns import DynamoSession, Repository
@@ -33,23 +43,34 @@ async def _measure(
 ) -> dict[str, Result]:
     variants: dict[str, Callable[[float, float], Awaitable[Result]]] = {}
     rng = random.Random(2)
+    builtins = session_builtins()
     async with contextlib.AsyncExitStack() as stack:
 
-        async def repo_with(layer_list: list[Any]) -> Repository:
+        async def repo_with(layer_list: list[Any], switches: dict[str, None]) -> Repository:
             session = await stack.enter_async_context(
-                DynamoSession(endpoint_url=endpoint, max_concurrency=c, layers=layer_list, **CREDS)
+                DynamoSession(
+                    endpoint_url=endpoint,
+                    max_concurrency=c,
+                    layers=layer_list,
+                    **switches,
+                    **CREDS,
+                )
             )
             return Repository(session, TABLE)
 
-        bare = await repo_with([])
+        def reads(repo: Repository) -> Callable[[float, float], Awaitable[Result]]:
+            async def one() -> object:
+                return await repo.get_item(_key(rng))
 
-        async def bare_op() -> object:
-            return await bare.get_item(_key(rng))
+            return lambda s, w: closed_loop_async(one, c, s, w)
 
-        variants["none"] = lambda s, w: closed_loop_async(bare_op, c, s, w)
+        variants["none"] = reads(await repo_with([], bare_kwargs()))
+        variants["all"] = reads(await repo_with(layers, {}))
+        for name in builtins:
+            variants[f"{name} only"] = reads(await repo_with([], bare_kwargs(keep=(name,))))
         for layer in layers:
             name = type(layer).__name__
-            repo = await repo_with([layer])
+            repo = await repo_with([layer], bare_kwargs())
             if "cache" in name.lower():
                 hot = {"PK": product_id(0), "SK": "DETAILS"}
                 counter = itertools.count()
@@ -65,15 +86,11 @@ async def _measure(
                 variants[f"{name} hit"] = lambda s, w, op=hit: closed_loop_async(op, c, s, w)
                 variants[f"{name} miss"] = lambda s, w, op=miss: closed_loop_async(op, c, s, w)
             else:
-
-                async def one(repo: Repository = repo) -> object:
-                    return await repo.get_item(_key(rng))
-
-                variants[name] = lambda s, w, op=one: closed_loop_async(op, c, s, w)
+                variants[f"{name} only"] = reads(repo)
         slices: dict[str, list[Result]] = {n: [] for n in variants}
         order = list(variants)
-        for _ in range(rounds):
-            random.Random(len(slices["none"])).shuffle(order)
+        for round_no in range(rounds):
+            random.Random(round_no).shuffle(order)
             for name in order:
                 slices[name].append(await variants[name](seconds, warmup))
     return {
@@ -87,6 +104,33 @@ async def _measure(
         )
         for name, rs in slices.items()
     }
+
+
+async def fail_fast_cost(calls: int = 2000) -> tuple[float, float, str] | None:
+    """CPU per failing call on a dead endpoint: with the breaker open vs without a breaker."""
+    import time
+
+    if "breaker" not in session_builtins():
+        return None
+    dead = "http://127.0.0.1:9"  # discard port: connection refused at once
+    key = {"PK": product_id(0), "SK": "DETAILS"}
+    out: list[float] = []
+    seen = ""
+    for switches in (bare_kwargs(keep=("breaker",)), bare_kwargs()):
+        async with DynamoSession(endpoint_url=dead, **switches, **CREDS) as session:
+            repo = Repository(session, TABLE)
+            for _ in range(50):  # enough consecutive failures to open the circuit
+                with contextlib.suppress(Exception):
+                    await repo.get_item(key)
+            t0 = time.process_time()
+            for _ in range(calls):
+                try:
+                    await repo.get_item(key)
+                except Exception as exc:
+                    if "breaker" in switches or not seen:
+                        seen = seen or type(exc).__name__
+            out.append((time.process_time() - t0) / calls * 1e6)
+    return out[0], out[1], seen
 
 
 def main() -> None:
@@ -113,11 +157,16 @@ def main() -> None:
             f"{name:<22} {r.ops_per_s:>8,.0f} {r.cpu_us_per_op:>10,.0f} "
             f"{r.cpu_us_per_op / base:>8.3f} {r.errors:>7}"
         )
-    if not layers:
-        print("no layer is installed on this branch: only the bare session was measured")
-    print(
-        "breaker open fail-fast cost: not measured here (needs the breaker's API to force it open)"
-    )
+    if len(results) == 2:
+        print("no layer is installed on this branch: 'all' and 'none' are the same session")
+    cost = asyncio.run(fail_fast_cost())
+    if cost is None:
+        print("breaker fail-fast cost: no breaker on this install")
+    else:
+        print(
+            f"failing get_item on a dead endpoint: breaker open {cost[0]:.0f} us CPU/call "
+            f"({cost[2]}), no breaker (connection refused) {cost[1]:.0f} us CPU/call"
+        )
 
 
 if __name__ == "__main__":

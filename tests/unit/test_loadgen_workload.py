@@ -113,6 +113,8 @@ def test_cached_get_uses_the_plugged_cached_repository() -> None:
     """cached_get reads through the repository the factory builds, on the workload's keys."""
     from aiodynamo_patterns.loadgen_workload import ProductWorkload
 
+    from aiodynamo_patterns import DynamoSession
+
     built: list[tuple[object, str]] = []
     fake = _FakeCachedRepo()
 
@@ -120,12 +122,13 @@ def test_cached_get_uses_the_plugged_cached_repository() -> None:
         built.append((session, table))
         return fake
 
-    workload = ProductWorkload(None, "t-cached", keys=5, cached=factory)  # type: ignore[arg-type]
+    session = DynamoSession(endpoint_url="http://127.0.0.1:9", region_name="us-east-1")  # unopened
+    workload = ProductWorkload(session, "t-cached", keys=5, cached=factory)
     op = workload.operations({"cached_get": 1.0})["cached_get"]
 
     result = run_virtual(op())
 
-    assert built == [(None, "t-cached")]
+    assert built == [(session, "t-cached")]
     assert workload.cached_repo is fake
     assert result == {"product_id": fake.asked[0]}
     assert fake.asked[0].startswith("PRODUCT#")

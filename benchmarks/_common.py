@@ -89,9 +89,18 @@ def server(kind: str) -> Iterator[str]:
         except ImportError:
             sys.exit("--server dynalite needs aiodynamo_patterns.testing.dynalite (not merged yet)")
         with dynalite.Dynalite() as d:
+            proc = getattr(d, "_proc", None)  # the node process, to pin and to measure
+            if proc is not None:
+                if server_cpu is not None:
+                    with contextlib.suppress(OSError):
+                        os.sched_setaffinity(proc.pid, {server_cpu})
+                _SERVER_PID[:] = [proc.pid]
             if client_cpu is not None:
                 os.sched_setaffinity(0, {client_cpu})
-            yield d.endpoint_url
+            try:
+                yield d.endpoint_url
+            finally:
+                _SERVER_PID.clear()
         return
     raise SystemExit(f"unknown server {kind!r}")
 

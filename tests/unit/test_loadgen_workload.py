@@ -111,9 +111,8 @@ class _FakeCachedRepo:
 
 def test_cached_get_uses_the_plugged_cached_repository() -> None:
     """cached_get reads through the repository the factory builds, on the workload's keys."""
-    from aiodynamo_patterns.loadgen_workload import ProductWorkload
-
     from aiodynamo_patterns import DynamoSession
+    from aiodynamo_patterns.loadgen_workload import ProductWorkload
 
     built: list[tuple[object, str]] = []
     fake = _FakeCachedRepo()

@@ -44,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--metrics-json", metavar="PATH", help="also write the metrics JSON export to PATH"
     )
+    from .loadgen_cli import add_load_parser
+
+    add_load_parser(sub)
     return parser
 
 
@@ -54,6 +57,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .demo import run_demo
 
             asyncio.run(run_demo(args, open_session))
+        elif args.command == "load":
+            from .loadgen_cli import run_load
+
+            return run_load(args)
         return 0
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

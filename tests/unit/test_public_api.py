@@ -70,8 +70,13 @@ def public_modules() -> list[ModuleType]:
 
 
 MODULES = public_modules()
+# The load generator is imported as aiodynamo_patterns.loadgen: it needs the `loadgen` extra
+# (hdrhistogram, matplotlib, tqdm), so the package does not import it.
+LOADGEN = "aiodynamo_patterns.loadgen"
 CORE_MODULES = [
-    m for m in MODULES if not m.__name__.startswith(TESTING) and m.__name__ not in INTERNAL
+    m
+    for m in MODULES
+    if not m.__name__.startswith((TESTING, LOADGEN)) and m.__name__ not in INTERNAL
 ]
 
 

@@ -178,7 +178,11 @@ async def _run(
         ops = workload.operations(mix)
         if workload.cached_repo is not None:
             observe["cache"] = workload.cached_repo
-        reports = [await _run_with_signals(_generator(args, ops, mix, "asyncio", observe))]
+        try:
+            reports = [await _run_with_signals(_generator(args, ops, mix, "asyncio", observe))]
+        finally:
+            if workload.cached_repo is not None:
+                await workload.cached_repo.aclose()
         if args.threads and not reports[0].stopped_early:
             reports.append(await _run_threads(args, mix, endpoint, credentials))
         return reports

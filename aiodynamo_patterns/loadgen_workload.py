@@ -5,7 +5,7 @@ category) into a product table and hands out zero-argument operations over the l
 
 =============  =========================================================================
 ``get``        ``ProductRepository.get_product``
-``cached_get`` the same through a cached repository, when one is plugged in (``cached=``)
+``cached_get`` the same through a ``CachedRepository`` (or what ``cached=`` makes)
 ``put``        ``Repository.put_item`` of a whole product (overwrites it)
 ``update``     ``Repository.update_item`` incrementing a ``views`` counter
 ``stock``      ``update_product_stock(-1)`` on a few hot products (writers contend on them)
@@ -21,13 +21,13 @@ way: a synchronous boto3 client, meant to be called from a thread pool.
 from __future__ import annotations
 
 import bisect
-import importlib
 import itertools
 import random
 from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from .cached_repository import CachedRepository
 from .errors import ValidationError
 from .expressions import Increment, item_to_wire
 from .products import ProductRepository
@@ -202,12 +202,6 @@ class ProductWorkload:
 
     def _cached_get(self) -> Operation:
         factory = self._cached_factory or default_cached_factory()
-        if factory is None:
-            raise ValidationError(
-                "cached_get needs a cached repository (aiodynamo_patterns.cache is not available"
-                " on this install); pass cached= to ProductWorkload",
-                field="mix",
-            )
         self.cached_repo = cached = factory(self.session, self.table_name)
         choose = self.choose
 
@@ -218,38 +212,11 @@ class ProductWorkload:
         return cached_get
 
 
-def default_cached_factory() -> CachedFactory | None:
-    """A cached product repository from ``aiodynamo_patterns.cache`` when that module exists.
-
-    The cache layer is built on another branch; this looks for a ``CachedRepository`` (or
-    ``CachedProductRepository``) taking ``(session, table_name)`` and uses ``get_product`` or
-    ``get_item`` on it.
-    """
-    try:
-        cache = importlib.import_module("aiodynamo_patterns.cache")  # may not be installed
-    except ImportError:
-        return None
-    cls = getattr(cache, "CachedProductRepository", None) or getattr(
-        cache, "CachedRepository", None
-    )
-    if cls is None:
-        return None
+def default_cached_factory() -> CachedFactory:
+    """A :class:`CachedRepository` around a :class:`ProductRepository` of the table."""
 
     def factory(session: DynamoSession, table_name: str) -> Any:
-        repo = cls(session, table_name)
-        if not hasattr(repo, "get_product") and hasattr(repo, "get_item"):
-            inner = repo
-
-            class _Adapter:
-                async def get_product(self, pid: str) -> object:
-                    return await inner.get_item({"PK": pid, "SK": "DETAILS"})
-
-                def stats(self) -> Any:
-                    stats = getattr(inner, "stats", None)
-                    return stats() if callable(stats) else None
-
-            return _Adapter()
-        return repo
+        return CachedRepository(ProductRepository(session, table_name))
 
     return factory
 

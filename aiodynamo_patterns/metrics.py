@@ -221,10 +221,11 @@ class MetricsLayer:
         self.probed = probed
 
     async def __call__(self, request: Request, call_next: Call) -> Result:
-        if (
+        added = (
             request.operation in CAPACITY_OPERATIONS
             and "ReturnConsumedCapacity" not in request.params
-        ):
+        )
+        if added:
             request.params = {**request.params, "ReturnConsumedCapacity": "INDEXES"}
         started = self._now()
         try:
@@ -236,6 +237,10 @@ class MetricsLayer:
             self._observe(request, self._now() - started, exc, None)
             raise
         self._observe(request, self._now() - started, None, result)
+        if added and "ConsumedCapacity" in result:
+            # measuring is invisible: the caller gets the response it asked for (a copy, since
+            # a layer below may share the response object)
+            result = {k: v for k, v in result.items() if k != "ConsumedCapacity"}
         return result
 
     def _observe(

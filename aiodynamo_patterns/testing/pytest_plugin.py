@@ -30,12 +30,15 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import pytest
 
 from ..session import DynamoSession, SessionMode
 from ..tables import PRODUCT_GSI, GlobalIndex, create_table, delete_table
+
+if TYPE_CHECKING:
+    from .fault_proxy import FaultProxy
 
 __all__ = [
     "BACKEND_ENV",
@@ -47,6 +50,8 @@ __all__ = [
     "ddb_backend",
     "ddb_credentials",
     "ddb_endpoint",
+    "ddb_fault_proxy",
+    "ddb_faulty_session",
     "ddb_session",
     "ddb_session_mode",
     "ddb_table_factory",
@@ -269,3 +274,29 @@ async def ddb_table_factory(ddb_session: DynamoSession) -> AsyncIterator[TableFa
     yield factory
     for name in created:
         await delete_table(ddb_session, name)
+
+
+@_async_fixture
+async def ddb_fault_proxy(ddb_endpoint: str) -> AsyncIterator[FaultProxy]:
+    """A :class:`FaultProxy` in front of ``ddb_endpoint``, passing everything until told.
+
+    ``ddb_fault_proxy.set_rates(throttle=0.3)``, ``.script([...])``, ``await .go_down()``;
+    point a session at ``ddb_fault_proxy.url`` (or use ``ddb_faulty_session``).
+    """
+    from .fault_proxy import FaultProxy
+
+    async with FaultProxy(ddb_endpoint, seed=0) as proxy:
+        yield proxy
+
+
+@_async_fixture
+async def ddb_faulty_session(
+    ddb_fault_proxy: FaultProxy,
+    ddb_credentials: dict[str, Any],
+    ddb_session_mode: SessionMode,
+) -> AsyncIterator[DynamoSession]:
+    """An open DynamoSession (default retry and breaker) whose requests cross the fault proxy."""
+    async with DynamoSession(
+        endpoint_url=ddb_fault_proxy.url, mode=ddb_session_mode, **ddb_credentials
+    ) as session:
+        yield session

@@ -167,3 +167,38 @@ async def test_backend(ddb_backend, ddb_session):
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--ddb-backend", "moto")
     result.assert_outcomes(passed=1)
+
+
+def test_fault_proxy_fixtures_in_a_user_suite(
+    pytester: pytest.Pytester, user_env: pytest.MonkeyPatch
+) -> None:
+    """ddb_fault_proxy and ddb_faulty_session let a user script throttling and outages."""
+    pytester.makeini(INI.format(extra=""))
+    pytester.makepyfile(
+        test_faults="""
+import pytest
+
+from aiodynamo_patterns import CircuitOpen, ProductRepository
+from aiodynamo_patterns.testing import Fault
+
+
+async def test_throttling_is_ridden_out(ddb_faulty_session, ddb_fault_proxy, ddb_table_factory):
+    table = await ddb_table_factory()
+    products = ProductRepository(ddb_faulty_session, table)
+    ddb_fault_proxy.script([Fault.THROTTLE, Fault.THROTTLE])
+    p = await products.create_product({"name": "x", "price": 1, "stock": 2, "category": "c"})
+    assert (await products.get_product(p["product_id"]))["stock"] == 2
+    assert ddb_fault_proxy.counts[Fault.THROTTLE] == 2
+    assert ddb_faulty_session.retry_stats().retries == 2
+
+
+async def test_outage_opens_the_breaker(ddb_faulty_session, ddb_fault_proxy):
+    await ddb_fault_proxy.go_down()
+    with pytest.raises(Exception):
+        await ddb_faulty_session.call("ListTables", {})
+    with pytest.raises(CircuitOpen):
+        await ddb_faulty_session.call("ListTables", {})
+"""
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rs")
+    result.assert_outcomes(passed=2)

@@ -240,7 +240,7 @@ async def test_a_malformed_capacity_never_fails_the_call(
 
     result = await call(get())
 
-    assert result is odd
+    assert result == {"Item": {}}  # the capacity the collector asked for is not passed on
     assert "metrics could not record GetItem" in caplog.text
 
 
@@ -522,3 +522,20 @@ async def test_log_keys_shows_keys_but_never_items(
     assert record.levelno == logging.WARNING
     assert SECRET_KEY in record.getMessage()
     assert SECRET_VALUE not in record.getMessage() + repr(vars(record))
+
+
+async def test_capacity_asked_for_by_the_collector_is_not_passed_on(
+    clock: ManualClock, collector: MetricsCollector
+) -> None:
+    """The caller gets ConsumedCapacity only when it asked; the collector still counts it."""
+    answer = {"Item": {}, "ConsumedCapacity": {"TableName": "products", "CapacityUnits": 0.5}}
+    call = pipeline(collector, FakeDynamo(clock, [answer, dict(answer)]))
+
+    plain = await call(get())
+    asked = get()
+    asked.params["ReturnConsumedCapacity"] = "TOTAL"
+    explicit = await call(asked)
+
+    assert "ConsumedCapacity" not in plain
+    assert explicit["ConsumedCapacity"]["CapacityUnits"] == 0.5
+    assert answer["ConsumedCapacity"]  # the response object below was not mutated

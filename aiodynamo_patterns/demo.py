@@ -115,7 +115,7 @@ async def _pagination(products: ProductRepository) -> None:
 
 
 async def _pool(session: DynamoSession, products: ProductRepository) -> None:
-    say("\n5. Connection pool: one client, a semaphore bounds the requests in flight")
+    say("\n6. Connection pool: one client, a semaphore bounds the requests in flight")
     product = await products.create_product(
         {"name": "Popular", "price": 1, "stock": 1, "category": "demo-pool"}
     )

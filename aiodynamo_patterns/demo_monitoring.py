@@ -22,7 +22,7 @@ async def run(
     *,
     metrics_json: str | None = None,
 ) -> None:
-    say("\nMonitoring: every call measured once at the session's choke point, bounded memory")
+    say("\n7. Monitoring: every call measured once at the session's choke point, bounded memory")
     metrics = session.metrics
     if metrics is None:
         say("   metrics are switched off for this session (metrics=None)")

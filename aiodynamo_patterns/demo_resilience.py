@@ -49,7 +49,7 @@ async def _credentials(session: DynamoSession) -> dict[str, Any]:
 
 
 async def run(session: DynamoSession, table: str, say: Say) -> None:
-    say("\n4. Resilience: faults injected on the wire between a session and the endpoint")
+    say("\n5. Resilience: faults injected on the wire between a session and the endpoint")
     endpoint = session.endpoint_url
     if endpoint is None or not endpoint.startswith("http://"):
         say("   skipped: the fault proxy needs a plain-HTTP endpoint (e.g. the embedded server)")

@@ -37,25 +37,12 @@ from yarl import URL
 from ._aiobotocore_adapter import ClientAdapter, FastPathUnavailable, probe, warn_once
 from .codec import decode, encode
 from .errors import CancellationReason, DynamoError, TransportError, ValidationError, error_for_code
-from .pipeline import Result
+from .pipeline import DATA_PLANE_OPERATIONS, Result
 from .sigv4 import SignedTarget, SigV4Signer, amz_timestamp
 
 __all__ = ["FAST_OPERATIONS", "FastPath", "library_user_agent"]
 
-FAST_OPERATIONS = frozenset(
-    {
-        "GetItem",
-        "PutItem",
-        "UpdateItem",
-        "DeleteItem",
-        "Query",
-        "Scan",
-        "BatchGetItem",
-        "BatchWriteItem",
-        "TransactGetItems",
-        "TransactWriteItems",
-    }
-)
+FAST_OPERATIONS = DATA_PLANE_OPERATIONS
 
 _TABLE_OPERATIONS = frozenset({"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan"})
 _TARGET_PREFIX = "DynamoDB_20120810."

@@ -49,7 +49,7 @@ from .errors import (
 )
 from .histogram import LatencyHistogram
 from .metrics_snapshot import build_snapshot, layer_entries
-from .pipeline import Call, Request, Result
+from .pipeline import DATA_PLANE_OPERATIONS, Call, Request, Result
 
 if TYPE_CHECKING:
     from .session import DynamoSession
@@ -68,22 +68,8 @@ __all__ = [
 logger = logging.getLogger("aiodynamo_patterns")
 
 #: operations that accept ``ReturnConsumedCapacity``
-CAPACITY_OPERATIONS = frozenset(
-    {
-        "GetItem",
-        "PutItem",
-        "UpdateItem",
-        "DeleteItem",
-        "Query",
-        "Scan",
-        "BatchGetItem",
-        "BatchWriteItem",
-        "TransactGetItems",
-        "TransactWriteItems",
-        "ExecuteStatement",
-        "BatchExecuteStatement",
-        "ExecuteTransaction",
-    }
+CAPACITY_OPERATIONS = DATA_PLANE_OPERATIONS | frozenset(
+    {"ExecuteStatement", "BatchExecuteStatement", "ExecuteTransaction"}
 )
 _WRITE_OPERATIONS = frozenset(
     {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}

@@ -18,9 +18,33 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Protocol
 
-__all__ = ["Call", "Layer", "Request", "Result", "compose", "READ_OPERATIONS"]
+__all__ = [
+    "DATA_PLANE_OPERATIONS",
+    "READ_OPERATIONS",
+    "Call",
+    "Layer",
+    "Request",
+    "Result",
+    "compose",
+]
 
 Result = dict[str, Any]
+
+#: the operations on items (the rest are table management and rare extras)
+DATA_PLANE_OPERATIONS = frozenset(
+    {
+        "GetItem",
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "Query",
+        "Scan",
+        "BatchGetItem",
+        "BatchWriteItem",
+        "TransactGetItems",
+        "TransactWriteItems",
+    }
+)
 
 READ_OPERATIONS = frozenset(
     {"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems", "DescribeTable", "ListTables"}

@@ -42,7 +42,7 @@ MODULE_LEVEL_ONLY = {
     },
     # needs the `prometheus` extra, so it is not imported by the package
     "aiodynamo_patterns.metrics_prometheus": {"DynamoMetricsExporter", "prometheus_text"},
-    "aiodynamo_patterns.pipeline": {"READ_OPERATIONS", "compose"},
+    "aiodynamo_patterns.pipeline": {"DATA_PLANE_OPERATIONS", "READ_OPERATIONS", "compose"},
     "aiodynamo_patterns.retry": {"RetryBudget", "is_retryable", "provably_not_executed"},
 }
 # Implementation modules: their names are importable for the curious and for tests, but they are

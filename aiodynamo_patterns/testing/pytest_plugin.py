@@ -280,7 +280,7 @@ async def ddb_table_factory(ddb_session: DynamoSession) -> AsyncIterator[TableFa
 async def ddb_fault_proxy(ddb_endpoint: str) -> AsyncIterator[FaultProxy]:
     """A :class:`FaultProxy` in front of ``ddb_endpoint``, passing everything until told.
 
-    ``ddb_fault_proxy.set_rates(throttle=0.3)``, ``.script([...])``, ``await .go_down()``;
+    ``ddb_fault_proxy.set_rates(throttle_rate=0.3)``, ``.script([...])``, ``await .go_down()``;
     point a session at ``ddb_fault_proxy.url`` (or use ``ddb_faulty_session``).
     """
     from .fault_proxy import FaultProxy

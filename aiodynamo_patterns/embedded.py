@@ -26,9 +26,18 @@ import sys
 import threading
 from collections.abc import Iterable
 from types import TracebackType
-from typing import Any, Self, TypedDict
+from typing import TYPE_CHECKING, Any, Self, TypedDict
 
-__all__ = ["DUMMY_CREDENTIALS", "Credentials", "EmbeddedDynamo", "EmbeddedServerError"]
+if TYPE_CHECKING:
+    from .session import DynamoSession
+
+__all__ = [
+    "DUMMY_CREDENTIALS",
+    "Credentials",
+    "EmbeddedDynamo",
+    "EmbeddedServerError",
+    "LocalEndpoint",
+]
 
 
 class Credentials(TypedDict):
@@ -51,7 +60,25 @@ class EmbeddedServerError(RuntimeError):
     """The embedded server could not be started (moto missing, port trouble, crash)."""
 
 
-class EmbeddedDynamo:
+class LocalEndpoint:
+    """What every local DynamoDB server offers: its URL, dummy credentials, a bound session."""
+
+    @property
+    def endpoint_url(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def credentials(self) -> Credentials:
+        return Credentials(**DUMMY_CREDENTIALS)
+
+    def session(self, **kwargs: Any) -> DynamoSession:
+        """A :class:`DynamoSession` bound to this server (keyword arguments pass through)."""
+        from .session import DynamoSession
+
+        return DynamoSession(endpoint_url=self.endpoint_url, **{**self.credentials, **kwargs})
+
+
+class EmbeddedDynamo(LocalEndpoint):
     """A moto DynamoDB server in a child process on 127.0.0.1 (a free port by default)."""
 
     def __init__(self, port: int = 0, *, host: str = "127.0.0.1") -> None:
@@ -64,16 +91,6 @@ class EmbeddedDynamo:
         if self._proc is None:
             raise EmbeddedServerError("the embedded server is not running")
         return f"http://{self.host}:{self.port}"
-
-    @property
-    def credentials(self) -> Credentials:
-        return Credentials(**DUMMY_CREDENTIALS)
-
-    def session(self, **kwargs: Any) -> Any:
-        """A :class:`DynamoSession` bound to this server (keyword arguments pass through)."""
-        from .session import DynamoSession
-
-        return DynamoSession(endpoint_url=self.endpoint_url, **{**self.credentials, **kwargs})
 
     # -- sync lifecycle -------------------------------------------------------------------
 

@@ -123,7 +123,28 @@ def product_item(i: int, keys: int) -> dict[str, Any]:
     }
 
 
-class ProductWorkload:
+class _KeySpace:
+    """What both workloads share: the table, the key set and how keys are chosen."""
+
+    def __init__(
+        self,
+        table_name: str,
+        *,
+        keys: int,
+        zipf: float,
+        hot_keys: int,
+        batch_size: int,
+        seed: int | None,
+    ) -> None:
+        self.table_name = table_name
+        self.keys = keys
+        self.hot_keys = max(1, min(hot_keys, keys))
+        self.batch_size = max(1, min(batch_size, 100, keys))
+        self._rng = random.Random(seed)
+        self.choose = KeyChooser(keys, zipf, self._rng)
+
+
+class ProductWorkload(_KeySpace):
     """The product data set and the library operations over it."""
 
     def __init__(
@@ -138,13 +159,10 @@ class ProductWorkload:
         seed: int | None = None,
         cached: CachedFactory | None = None,
     ) -> None:
+        super().__init__(
+            table_name, keys=keys, zipf=zipf, hot_keys=hot_keys, batch_size=batch_size, seed=seed
+        )
         self.session = session
-        self.table_name = table_name
-        self.keys = keys
-        self.hot_keys = max(1, min(hot_keys, keys))
-        self.batch_size = max(1, min(batch_size, 100, keys))
-        self._rng = random.Random(seed)
-        self.choose = KeyChooser(keys, zipf, self._rng)
         self.repo = ProductRepository(session, table_name)
         self._cached_factory = cached
         self.cached_repo: Any = None
@@ -221,7 +239,7 @@ def default_cached_factory() -> CachedFactory:
     return factory
 
 
-class ThreadWorkload:
+class ThreadWorkload(_KeySpace):
     """The same operations, the classic way: one thread-safe boto3 client, blocking calls."""
 
     def __init__(
@@ -235,13 +253,10 @@ class ThreadWorkload:
         batch_size: int = 10,
         seed: int | None = None,
     ) -> None:
+        super().__init__(
+            table_name, keys=keys, zipf=zipf, hot_keys=hot_keys, batch_size=batch_size, seed=seed
+        )
         self.client = client
-        self.table_name = table_name
-        self.keys = keys
-        self.hot_keys = max(1, min(hot_keys, keys))
-        self.batch_size = max(1, min(batch_size, 100, keys))
-        self._rng = random.Random(seed)
-        self.choose = KeyChooser(keys, zipf, self._rng)
         from boto3.dynamodb.types import TypeDeserializer
 
         self._deserialize = TypeDeserializer().deserialize

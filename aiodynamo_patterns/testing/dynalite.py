@@ -31,7 +31,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Self
 
-from ..embedded import DUMMY_CREDENTIALS, Credentials
+from ..embedded import LocalEndpoint
 
 __all__ = [
     "DYNALITE_VERSION",
@@ -103,7 +103,7 @@ def default_cache_dir() -> Path:
     return Path(base) / "aiodynamo-patterns" / "dynalite"
 
 
-class Dynalite:
+class Dynalite(LocalEndpoint):
     """A dynalite server in a child process on 127.0.0.1: ``start()``/``stop()`` or ``with``."""
 
     def __init__(
@@ -131,16 +131,6 @@ class Dynalite:
         if self._proc is None or self.port is None:
             raise DynaliteError("dynalite is not running; call start() first")
         return f"http://{self.host}:{self.port}"
-
-    @property
-    def credentials(self) -> Credentials:
-        return Credentials(**DUMMY_CREDENTIALS)
-
-    def session(self, **kwargs: Any) -> Any:
-        """A :class:`DynamoSession` bound to this server (keyword arguments pass through)."""
-        from ..session import DynamoSession
-
-        return DynamoSession(endpoint_url=self.endpoint_url, **{**self.credentials, **kwargs})
 
     # -- installation -----------------------------------------------------------------------
 

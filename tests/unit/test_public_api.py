@@ -22,7 +22,7 @@ MODULE_LEVEL_ONLY = {
     "aiodynamo_patterns.breaker": {"Ticket", "is_availability_failure"},
     "aiodynamo_patterns.cache": {"GetOutcome"},
     "aiodynamo_patterns.cli": {"main"},
-    "aiodynamo_patterns.embedded": {"DUMMY_CREDENTIALS", "Credentials"},
+    "aiodynamo_patterns.embedded": {"DUMMY_CREDENTIALS", "Credentials", "LocalEndpoint"},
     "aiodynamo_patterns.errors": {"translate_error"},
     "aiodynamo_patterns.expressions": {
         "Placeholders",

@@ -51,11 +51,13 @@ _CURSOR_KEYS = {"PK", "SK", "GSI1PK", "GSI1SK"}
 
 
 def metrics_text(session: DynamoSession) -> str:
-    """The metrics seam: Prometheus text for ``/metrics``.
+    """Prometheus text for ``/metrics``: every DynamoDB call of the session, the pool, the cache.
 
-    Exposes the session's pool statistics now; when the metrics layer lands, append its
-    exposition here.
+    Uses the session's :class:`MetricsCollector` (the ``prometheus`` extra); a session made with
+    ``metrics=None`` exposes its pool statistics only.
     """
+    if session.metrics is not None:
+        return session.metrics.prometheus_text()
     lines = []
     for name, value in session.stats().as_dict().items():
         metric = f"aiodynamo_patterns_pool_{name}"

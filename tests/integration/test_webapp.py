@@ -11,6 +11,7 @@ import httpx
 import pytest
 import pytest_asyncio
 from fastapi import FastAPI
+from prometheus_client.parser import text_string_to_metric_families
 
 from aiodynamo_patterns import DynamoSession
 from examples.fastapi_products import create_app, decode_cursor, encode_cursor
@@ -141,7 +142,9 @@ async def test_health_and_metrics(web: App) -> None:
     assert health["pool"]["max_concurrency"] == web.sessions[0].max_concurrency
     metrics = await web.client.get("/metrics")
     assert metrics.status_code == 200
-    assert "aiodynamo_patterns_pool_total_requests " in metrics.text
+    families = {f.name for f in text_string_to_metric_families(metrics.text)}
+    assert "aiodynamo_patterns_pool_in_flight" in families
+    assert any(name.startswith("aiodynamo_patterns_request") for name in families), families
 
 
 async def test_health_shows_an_open_breaker(web: App) -> None:

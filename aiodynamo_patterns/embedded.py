@@ -19,6 +19,7 @@ standard AWS credential chain.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import signal
 import subprocess
@@ -61,11 +62,39 @@ class EmbeddedServerError(RuntimeError):
 
 
 class LocalEndpoint:
-    """What every local DynamoDB server offers: its URL, dummy credentials, a bound session."""
+    """What every local DynamoDB server offers: its URL, dummy credentials, a bound session,
+    and its lifecycle as a context manager (sync, or async with start-up and shut-down in a
+    worker thread, since both wait for a child process).
+    """
 
     @property
     def endpoint_url(self) -> str:
         raise NotImplementedError
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> Self:
+        await asyncio.to_thread(self.start)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await asyncio.to_thread(self.stop)
 
     @property
     def credentials(self) -> Credentials:
@@ -141,31 +170,6 @@ class EmbeddedDynamo(LocalEndpoint):
             proc.kill()
             proc.wait()
         _close_pipe(proc)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    # -- async lifecycle (start-up runs in a worker thread: it waits for a child process) --
-
-    async def __aenter__(self) -> Self:
-        import asyncio
-
-        await asyncio.to_thread(self.start)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        import asyncio
-
-        await asyncio.to_thread(self.stop)
 
 
 def _readline_with_timeout(proc: subprocess.Popen[str], timeout: float) -> str:

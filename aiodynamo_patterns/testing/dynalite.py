@@ -28,8 +28,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Any, Self
+from typing import IO, Any
 
 from ..embedded import LocalEndpoint
 
@@ -271,34 +270,6 @@ class Dynalite(LocalEndpoint):
     @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> Self:
-        import asyncio
-
-        await asyncio.to_thread(self.start)  # waits for a child process: not on the event loop
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        import asyncio
-
-        await asyncio.to_thread(self.stop)
 
     def __repr__(self) -> str:
         where = f"http://{self.host}:{self.port}" if self._proc is not None else "stopped"

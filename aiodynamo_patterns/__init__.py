@@ -8,12 +8,7 @@ turn plain Python values into injection-safe requests.
 import logging
 from importlib.metadata import PackageNotFoundError, version
 
-from .backoff import Backoff
-from .breaker import BreakerConfig, BreakerLayer, BreakerSnapshot, BreakerState, CircuitBreaker
-from .cache import CacheStats, ReadCache
-from .cached_repository import CachedRepository, CacheInvalidationLayer, CacheMetrics
 from .clock import Clock, SystemClock
-from .embedded import EmbeddedDynamo, EmbeddedServerError
 from .errors import (
     AccessDenied,
     BatchIncomplete,
@@ -37,10 +32,22 @@ from .errors import (
     VersionConflict,
 )
 from .expressions import AppendToList, IfNotExists, Increment, Remove, UpdateAction
-from .histogram import LatencyHistogram
-from .metrics import CallRecord, MetricsCollector, MetricsLayer
+from .layers.backoff import Backoff
+from .layers.breaker import (
+    BreakerConfig,
+    BreakerLayer,
+    BreakerSnapshot,
+    BreakerState,
+    CircuitBreaker,
+)
+from .layers.cache import CacheStats, ReadCache
+from .layers.cached_repository import CachedRepository, CacheInvalidationLayer, CacheMetrics
+from .layers.retry import RetryLayer, RetryPolicy, RetryStats
+from .local.moto import EmbeddedDynamo, EmbeddedServerError
+from .metrics.collector import CallRecord, MetricsCollector, MetricsLayer
+from .metrics.histogram import LatencyHistogram
 from .pipeline import Call, Layer, Request, Result
-from .products import ProductRepository
+from .products.repository import ProductRepository
 from .repository import (
     Page,
     Repository,
@@ -49,7 +56,6 @@ from .repository import (
     TransactPut,
     TransactUpdate,
 )
-from .retry import RetryLayer, RetryPolicy, RetryStats
 from .session import DynamoSession, PoolStats, SessionMode
 from .tables import GlobalIndex, create_table, delete_table, ensure_product_table
 

@@ -8,8 +8,8 @@ import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
-from .embedded import EmbeddedDynamo, EmbeddedServerError
 from .errors import DynamoError
+from .local.moto import EmbeddedDynamo, EmbeddedServerError
 from .session import DynamoSession
 
 __all__ = ["main"]
@@ -44,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--metrics-json", metavar="PATH", help="also write the metrics JSON export to PATH"
     )
-    from .loadgen_cli import add_load_parser
+    from .loadgen.cli import add_load_parser
 
     add_load_parser(sub)
     return parser
@@ -58,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             asyncio.run(run_demo(args, open_session))
         elif args.command == "load":
-            from .loadgen_cli import run_load
+            from .loadgen.cli import run_load
 
             return run_load(args)
         return 0

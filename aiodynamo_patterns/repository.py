@@ -18,7 +18,6 @@ from typing import Any
 
 from boto3.dynamodb.conditions import Attr, ConditionBase
 
-from .backoff import Backoff
 from .errors import (
     BatchIncomplete,
     ConditionFailed,
@@ -35,6 +34,7 @@ from .expressions import (
     projection,
     update_expression,
 )
+from .layers.backoff import Backoff
 from .session import DynamoSession
 
 __all__ = [

@@ -24,14 +24,14 @@ import aioboto3
 from aiobotocore.config import AioConfig
 from botocore import xform_name
 
-from .breaker import BreakerConfig, BreakerLayer
 from .clock import Clock, SystemClock
 from .errors import DynamoError, PoolTimeout, SessionClosed, ValidationError, translate_error
-from .fastpath import FAST_OPERATIONS, FastPath, library_user_agent
-from .metrics import MetricsCollector
+from .layers.breaker import BreakerConfig, BreakerLayer
+from .layers.retry import RetryLayer, RetryPolicy, RetryStats
+from .metrics.collector import MetricsCollector
 from .pipeline import READ_OPERATIONS, Call, Layer, Request, Result, compose
-from .retry import RetryLayer, RetryPolicy, RetryStats
-from .validation import ParamsChecker
+from .wire.fastpath import FAST_OPERATIONS, FastPath, library_user_agent
+from .wire.validation import ParamsChecker
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
@@ -91,7 +91,7 @@ class DynamoSession:
 
     ``mode="fast"`` (the default) sends the data-plane operations (GetItem, PutItem, UpdateItem,
     DeleteItem, Query, Scan, BatchGetItem, BatchWriteItem, TransactGetItems,
-    TransactWriteItems) over the library's fast path (:mod:`aiodynamo_patterns.fastpath`):
+    TransactWriteItems) over the library's fast path (:mod:`aiodynamo_patterns.wire.fastpath`):
     credentials, endpoint rules, TLS and the connection pool stay aiobotocore's, but the request
     is built, signed and decoded by the library. ``mode="compatible"`` keeps every call on
     aiobotocore's own path, for botocore event hooks (X-Ray, OpenTelemetry's botocore
@@ -185,7 +185,7 @@ class DynamoSession:
         self.metrics: MetricsCollector | None = metrics
         self._metrics_layers: tuple[Layer, Layer] | None = None
         if metrics is not None:
-            metrics.attach(self)
+            metrics.add_source(self)
             self._metrics_layers = metrics.layers()
         self._call: Call = self._compose()
         self._in_flight = 0

@@ -85,9 +85,9 @@ def server(kind: str) -> Iterator[str]:
         return
     if kind == "dynalite":
         try:
-            dynalite = importlib.import_module("aiodynamo_patterns.testing.dynalite")
+            dynalite = importlib.import_module("aiodynamo_patterns.local.dynalite")
         except ImportError:
-            sys.exit("--server dynalite needs aiodynamo_patterns.testing.dynalite (not merged yet)")
+            sys.exit("--server dynalite needs aiodynamo_patterns.local.dynalite (not merged yet)")
         with dynalite.Dynalite() as d:
             proc = getattr(d, "_proc", None)  # the node process, to pin and to measure
             if proc is not None:

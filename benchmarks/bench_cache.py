@@ -31,7 +31,8 @@ from aiodynamo_patterns import (
     ProductRepository,
     ensure_product_table,
 )
-from aiodynamo_patterns.embedded import DUMMY_CREDENTIALS, EmbeddedDynamo
+from aiodynamo_patterns.local.base import DUMMY_CREDENTIALS
+from aiodynamo_patterns.local.moto import EmbeddedDynamo
 from aiodynamo_patterns.repository import _canonical
 
 # benchmarks/ itself, for --server stub (stub_server.py sits next to this script)

@@ -2,7 +2,7 @@
 
     pip install -e '.[bench]'
     python benchmarks/bench_fastpath.py                       # stub server (benchmarks/stub_server.py)
-    python benchmarks/bench_fastpath.py --server dynalite     # aiodynamo_patterns.testing.dynalite
+    python benchmarks/bench_fastpath.py --server dynalite     # aiodynamo_patterns.local.dynalite
     python benchmarks/bench_fastpath.py --ops 1500 --rounds 3 --concurrency 16 64
 
 Variants, all against the same server in the same process, interleaved round by round so a noisy
@@ -80,7 +80,7 @@ def _server(kind: str) -> Iterator[str]:
                 os.sched_setaffinity(0, {cpus[1]})
             yield stub.endpoint_url
     else:
-        from aiodynamo_patterns.testing.dynalite import Dynalite
+        from aiodynamo_patterns.local.dynalite import Dynalite
 
         with Dynalite() as server:
             yield server.endpoint_url

@@ -1,7 +1,7 @@
 """GetItem client cost, measured in one run: the library vs raw aiobotocore, boto3 threads, aiodynamo.
 
     python benchmarks/bench_get_item.py                     # stub server, concurrency 1 16 64 256
-    python benchmarks/bench_get_item.py --server dynalite   # needs aiodynamo_patterns.testing.dynalite
+    python benchmarks/bench_get_item.py --server dynalite   # needs aiodynamo_patterns.local.dynalite
     python benchmarks/bench_get_item.py --concurrency 64 --seconds 3 --json out.json
 
 The server runs in its own process pinned to one CPU and this client process to another, so the
@@ -43,7 +43,7 @@ from _common import (
 )
 
 from aiodynamo_patterns import DynamoSession, Repository
-from aiodynamo_patterns.loadgen_workload import ProductWorkload, product_id
+from aiodynamo_patterns.loadgen.workload import ProductWorkload, product_id
 
 TABLE = "bench-products"
 KEYS = 1000
@@ -204,7 +204,7 @@ async def library_overhead(
     import time
 
     from aiodynamo_patterns.expressions import item_to_wire
-    from aiodynamo_patterns.loadgen_workload import product_item
+    from aiodynamo_patterns.loadgen.workload import product_item
 
     response = {"Item": item_to_wire(product_item(0, KEYS))}
 

@@ -35,7 +35,7 @@ from _common import (
 from bench_get_item import KEYS, TABLE, _key, _load
 
 from aiodynamo_patterns import DynamoSession, Repository
-from aiodynamo_patterns.loadgen_workload import product_id
+from aiodynamo_patterns.loadgen.workload import product_id
 
 
 async def _measure(

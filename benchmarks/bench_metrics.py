@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiodynamo_patterns import DynamoSession, EmbeddedDynamo, MetricsCollector, Request
-from aiodynamo_patterns.embedded import DUMMY_CREDENTIALS
+from aiodynamo_patterns.local.base import DUMMY_CREDENTIALS
 from aiodynamo_patterns.pipeline import Call, compose
 from aiodynamo_patterns.tables import ensure_product_table
 from aiodynamo_patterns.testing.clock import ManualClock

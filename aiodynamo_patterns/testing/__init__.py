@@ -7,8 +7,8 @@ outages on the wire between a session and any plain-HTTP DynamoDB endpoint; :cla
 runs the second DynamoDB implementation (Node.js) that the suite is also checked against.
 """
 
+from ..local.dynalite import DYNALITE_VERSION, Dynalite, DynaliteError
 from .clock import ManualClock
-from .dynalite import DYNALITE_VERSION, Dynalite, DynaliteError
 from .fault_proxy import Fault, FaultProxy
 
 __all__ = ["DYNALITE_VERSION", "Dynalite", "DynaliteError", "Fault", "FaultProxy", "ManualClock"]

@@ -181,7 +181,7 @@ def ddb_endpoint(ddb_backend: str, request: pytest.FixtureRequest) -> Iterator[s
         yield configured
         return
     if ddb_backend == "dynalite":
-        from .dynalite import Dynalite, node_available
+        from ..local.dynalite import Dynalite, node_available
 
         if not node_available():
             pytest.skip("dynalite needs Node.js and npm on PATH")
@@ -190,7 +190,7 @@ def ddb_endpoint(ddb_backend: str, request: pytest.FixtureRequest) -> Iterator[s
         with Dynalite(cache_dir=cache_dir) as dynalite:
             yield dynalite.endpoint_url
         return
-    from ..embedded import EmbeddedDynamo
+    from ..local.moto import EmbeddedDynamo
 
     server = EmbeddedDynamo()
     server.start()
@@ -201,7 +201,7 @@ def ddb_endpoint(ddb_backend: str, request: pytest.FixtureRequest) -> Iterator[s
 
 
 def _session_credentials() -> dict[str, Any]:
-    from ..embedded import DUMMY_CREDENTIALS
+    from ..local.base import DUMMY_CREDENTIALS
 
     if not os.environ.get(ENDPOINT_ENV):
         return dict(DUMMY_CREDENTIALS)

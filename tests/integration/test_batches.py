@@ -8,7 +8,7 @@ import pytest
 from boto3.dynamodb.conditions import Key
 
 from aiodynamo_patterns import BatchIncomplete, DynamoSession, Repository
-from aiodynamo_patterns.embedded import DUMMY_CREDENTIALS
+from aiodynamo_patterns.local.base import DUMMY_CREDENTIALS
 from aiodynamo_patterns.pipeline import Call, Request, Result
 from aiodynamo_patterns.testing import ManualClock
 

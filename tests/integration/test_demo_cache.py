@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from aiodynamo_patterns import DynamoSession, demo_cache
+from aiodynamo_patterns import DynamoSession
+from aiodynamo_patterns.demo import cache as demo_cache
 
 
 async def test_demo_cache_section_reports_one_getitem_and_a_fresh_read(

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from aiodynamo_patterns import DynamoSession
-from aiodynamo_patterns.demo_monitoring import run
+from aiodynamo_patterns.demo.monitoring import run
 
 
 async def test_report_shows_cache_lookups_when_recorded(

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from aiodynamo_patterns import ProductRepository, ensure_product_table
-from aiodynamo_patterns.testing.dynalite import (
+from aiodynamo_patterns.local.dynalite import (
     DYNALITE_VERSION,
     Dynalite,
     DynaliteError,

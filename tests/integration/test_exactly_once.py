@@ -16,7 +16,7 @@ from aiodynamo_patterns import (
     Repository,
     ValidationError,
 )
-from aiodynamo_patterns.embedded import DUMMY_CREDENTIALS
+from aiodynamo_patterns.local.base import DUMMY_CREDENTIALS
 from aiodynamo_patterns.testing import Fault, FaultProxy
 
 BASE = {"name": "Widget", "price": 3, "stock": 300, "category": "resilience"}

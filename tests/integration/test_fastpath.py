@@ -30,9 +30,9 @@ from aiodynamo_patterns import (
     TransactionCanceled,
     ValidationError,
 )
-from aiodynamo_patterns import _aiobotocore_adapter as adapter
-from aiodynamo_patterns.fastpath import FastPath
 from aiodynamo_patterns.session import SessionMode
+from aiodynamo_patterns.wire import aiobotocore as adapter
+from aiodynamo_patterns.wire.fastpath import FastPath
 
 _AUTH = re.compile(
     r"AWS4-HMAC-SHA256 Credential=(?P<key>[^/]+)/\d{8}/(?P<region>[^/]+)/(?P<service>[^/]+)/"
@@ -306,7 +306,7 @@ async def test_a_renamed_private_attribute_falls_back_with_one_warning(
     """If aiobotocore renames an internal, sessions run in compatible mode after ONE warning."""
     monkeypatch.setitem(adapter.PRIVATE, "get_session", "_get_session_renamed")
     monkeypatch.setattr(adapter, "_warned", set())
-    from aiodynamo_patterns.embedded import DUMMY_CREDENTIALS
+    from aiodynamo_patterns.local.base import DUMMY_CREDENTIALS
 
     with caplog.at_level(logging.WARNING, logger="aiodynamo_patterns"):
         for _ in range(2):
@@ -329,7 +329,7 @@ async def test_a_failure_inside_the_internals_falls_back_at_run_time(
         raise adapter.FastPathUnavailable("endpoint resolution changed shape")
 
     monkeypatch.setattr(adapter.ClientAdapter, "endpoint", broken)
-    from aiodynamo_patterns.embedded import DUMMY_CREDENTIALS
+    from aiodynamo_patterns.local.base import DUMMY_CREDENTIALS
 
     async with DynamoSession(endpoint_url=ddb_endpoint, **DUMMY_CREDENTIALS) as s:
         assert s.fast_path_active

@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 from aiodynamo_patterns import DynamoError, DynamoSession, create_table, delete_table
-from aiodynamo_patterns.embedded import DUMMY_CREDENTIALS
+from aiodynamo_patterns.local.base import DUMMY_CREDENTIALS
 
 BIN = b"\x00\xff\x10"
 

@@ -14,7 +14,7 @@ from aiodynamo_patterns import (
     Throttled,
     TransportError,
 )
-from aiodynamo_patterns.embedded import DUMMY_CREDENTIALS
+from aiodynamo_patterns.local.base import DUMMY_CREDENTIALS
 from aiodynamo_patterns.testing import Fault, FaultProxy
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from aiodynamo_patterns import DynamoSession
-from aiodynamo_patterns.loadgen_workload import OPERATION_NAMES, ProductWorkload
+from aiodynamo_patterns.loadgen.workload import OPERATION_NAMES, ProductWorkload
 
 
 def test_load_smoke_on_embedded_server_writes_json_and_plot(tmp_path: Path) -> None:

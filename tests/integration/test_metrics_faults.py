@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from aiodynamo_patterns import DynamoError, DynamoSession, MetricsCollector, Repository
-from aiodynamo_patterns.embedded import DUMMY_CREDENTIALS
+from aiodynamo_patterns.local.base import DUMMY_CREDENTIALS
 from aiodynamo_patterns.testing.clock import ManualClock
 
 fault_proxy = pytest.importorskip("aiodynamo_patterns.testing.fault_proxy")

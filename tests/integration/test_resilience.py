@@ -21,7 +21,7 @@ from aiodynamo_patterns import (
     SystemClock,
     TransportError,
 )
-from aiodynamo_patterns.embedded import DUMMY_CREDENTIALS
+from aiodynamo_patterns.local.base import DUMMY_CREDENTIALS
 from aiodynamo_patterns.testing import Fault, FaultProxy, ManualClock
 
 DATA_PLANE = {"GetItem", "PutItem", "UpdateItem", "Query"}

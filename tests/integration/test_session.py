@@ -21,7 +21,7 @@ from aiodynamo_patterns import (
     TransportError,
     ValidationError,
 )
-from aiodynamo_patterns.embedded import DUMMY_CREDENTIALS
+from aiodynamo_patterns.local.base import DUMMY_CREDENTIALS
 from aiodynamo_patterns.session import SessionMode
 
 

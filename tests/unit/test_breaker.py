@@ -16,7 +16,12 @@ from aiodynamo_patterns import (
     TransportError,
     ValidationError,
 )
-from aiodynamo_patterns.breaker import BreakerConfig, BreakerLayer, BreakerSnapshot, BreakerState
+from aiodynamo_patterns.layers.breaker import (
+    BreakerConfig,
+    BreakerLayer,
+    BreakerSnapshot,
+    BreakerState,
+)
 from aiodynamo_patterns.pipeline import Request, Result
 from aiodynamo_patterns.testing import ManualClock
 

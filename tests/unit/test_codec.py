@@ -12,7 +12,7 @@ import pytest
 from botocore.parsers import create_parser
 from botocore.serialize import create_serializer
 
-from aiodynamo_patterns import codec
+from aiodynamo_patterns.wire import codec
 
 MODEL = botocore.session.get_session().get_service_model("dynamodb")
 BIN = b"\x00\xffbinary\n"

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from aiodynamo_patterns import LatencyHistogram
-from aiodynamo_patterns.histogram import BUCKETS, RELATIVE_ERROR
+from aiodynamo_patterns.metrics.histogram import BUCKETS, RELATIVE_ERROR
 
 QUANTILES = [0.5, 0.9, 0.95, 0.99, 0.999]
 

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from aiodynamo_patterns.errors import Throttled, ValidationError
-from aiodynamo_patterns.loadgen import LoadGenerator
+from aiodynamo_patterns.loadgen.generator import LoadGenerator
 from aiodynamo_patterns.testing.virtual_time import LoopClock, run_virtual
 
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import pytest
 
 from aiodynamo_patterns.errors import ValidationError
-from aiodynamo_patterns.loadgen import LoadGenerator, layer_stats
-from aiodynamo_patterns.loadgen_workload import KeyChooser, parse_mix
+from aiodynamo_patterns.loadgen.generator import LoadGenerator, layer_stats
+from aiodynamo_patterns.loadgen.workload import KeyChooser, parse_mix
 from aiodynamo_patterns.testing.virtual_time import LoopClock, run_virtual
 
 
@@ -112,7 +112,7 @@ class _FakeCachedRepo:
 def test_cached_get_uses_the_plugged_cached_repository() -> None:
     """cached_get reads through the repository the factory builds, on the workload's keys."""
     from aiodynamo_patterns import DynamoSession
-    from aiodynamo_patterns.loadgen_workload import ProductWorkload
+    from aiodynamo_patterns.loadgen.workload import ProductWorkload
 
     built: list[tuple[object, str]] = []
     fake = _FakeCachedRepo()

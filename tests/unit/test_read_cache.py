@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from aiodynamo_patterns import ReadCache, ValidationError
-from aiodynamo_patterns.cached_repository import canonical_projection, written_keys
+from aiodynamo_patterns.layers.cached_repository import canonical_projection, written_keys
 from aiodynamo_patterns.repository import _canonical
 from aiodynamo_patterns.testing import ManualClock
 

@@ -21,8 +21,8 @@ from aiodynamo_patterns import (
     TransportError,
     ValidationError,
 )
+from aiodynamo_patterns.layers.retry import RetryLayer, RetryPolicy
 from aiodynamo_patterns.pipeline import Request, Result
-from aiodynamo_patterns.retry import RetryLayer, RetryPolicy
 from aiodynamo_patterns.testing import ManualClock
 
 

@@ -9,7 +9,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from aiodynamo_patterns.sigv4 import SignedTarget, SigV4Signer, amz_timestamp
+from aiodynamo_patterns.wire.sigv4 import SignedTarget, SigV4Signer, amz_timestamp
 
 FROZEN = datetime.datetime(2026, 11, 27, 16, 35, 7, tzinfo=datetime.UTC)
 JSON = "application/x-amz-json-1.0"

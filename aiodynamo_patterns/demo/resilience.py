@@ -14,12 +14,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .breaker import BreakerConfig, BreakerSnapshot, BreakerState
-from .errors import CircuitOpen, DynamoError, InsufficientStock, OutcomeUnknown
-from .products import ProductRepository
-from .retry import RetryStats
-from .session import DynamoSession
-from .testing.fault_proxy import Fault, FaultProxy
+from ..errors import CircuitOpen, DynamoError, InsufficientStock, OutcomeUnknown
+from ..layers.breaker import BreakerConfig, BreakerSnapshot, BreakerState
+from ..layers.retry import RetryStats
+from ..products.repository import ProductRepository
+from ..session import DynamoSession
+from ..testing.fault_proxy import Fault, FaultProxy
 
 __all__ = ["run"]
 

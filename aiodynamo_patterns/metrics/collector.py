@@ -35,11 +35,10 @@ import logging
 import weakref
 from bisect import bisect_left
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .clock import Clock, SystemClock
-from .errors import (
+from ..clock import Clock, SystemClock
+from ..errors import (
     ConditionFailed,
     DynamoError,
     ItemNotFound,
@@ -47,12 +46,16 @@ from .errors import (
     TransactionCanceled,
     ValidationError,
 )
-from .histogram import LatencyHistogram
-from .metrics_snapshot import build_snapshot, layer_entries
-from .pipeline import DATA_PLANE_OPERATIONS, Call, Request, Result
-
-if TYPE_CHECKING:
-    from .session import DynamoSession
+from ..pipeline import DATA_PLANE_OPERATIONS, Call, Request, Result
+from .series import (
+    LATENCY_BUCKETS,
+    CacheSeries,
+    CallRecord,
+    OperationSeries,
+    RecentWindow,
+    StatsSource,
+)
+from .snapshot import build_snapshot, layer_entries
 
 __all__ = [
     "CAPACITY_OPERATIONS",
@@ -74,125 +77,11 @@ CAPACITY_OPERATIONS = DATA_PLANE_OPERATIONS | frozenset(
 _WRITE_OPERATIONS = frozenset(
     {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
 )
-#: Prometheus histogram bounds (seconds): single-digit ms reads up to multi-second retried calls
-LATENCY_BUCKETS: tuple[float, ...] = (
-    0.001,
-    0.0025,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-    10.0,
-)
 # Outcomes the caller asked about (a condition, a missing item): logged at INFO, not WARNING.
 _BUSINESS_ERRORS = (ConditionFailed, ItemNotFound, TransactionCanceled, ValidationError)
 _ATTEMPTS = "metrics.attempts"
 _THROTTLES = "metrics.throttles"
 NO_TABLE = "-"
-
-
-@dataclass(frozen=True, slots=True)
-class CallRecord:
-    """One recorded call, as handed to listeners (e.g. an OpenTelemetry adapter)."""
-
-    operation: str
-    table: str
-    latency_s: float
-    #: the error code, None on success
-    code: str | None
-    attempts: int
-    throttles: int
-    read_units: float
-    write_units: float
-    request_id: str | None
-
-
-class OperationSeries:
-    """Counters and latency of one (operation, table); memory is fixed at creation."""
-
-    __slots__ = (
-        "attempts",
-        "buckets",
-        "cancelled",
-        "count",
-        "errors",
-        "histogram",
-        "operation",
-        "read_units",
-        "retries",
-        "served_locally",
-        "successes",
-        "table",
-        "throttles",
-        "write_units",
-    )
-
-    def __init__(self, operation: str, table: str) -> None:
-        self.operation = operation
-        self.table = table
-        self.count = 0
-        self.successes = 0
-        self.errors: dict[str, int] = {}
-        self.cancelled = 0
-        self.retries = 0
-        self.attempts = 0
-        self.throttles = 0
-        self.served_locally = 0
-        self.read_units = 0.0
-        self.write_units = 0.0
-        self.histogram = LatencyHistogram()
-        #: non-cumulative counts per LATENCY_BUCKETS bound, the last one for +Inf
-        self.buckets = [0] * (len(LATENCY_BUCKETS) + 1)
-
-    def observe(self, seconds: float) -> None:
-        self.histogram.record(seconds)
-        self.buckets[bisect_left(LATENCY_BUCKETS, seconds)] += 1
-
-
-class CacheSeries:
-    __slots__ = ("buckets", "histogram", "hits", "misses", "table")
-
-    def __init__(self, table: str) -> None:
-        self.table = table
-        self.hits = 0
-        self.misses = 0
-        self.histogram = LatencyHistogram()
-        self.buckets = [0] * (len(LATENCY_BUCKETS) + 1)
-
-
-class _Window:
-    """Calls per second over the last ``seconds`` seconds: a ring of per-second counters."""
-
-    __slots__ = ("_current", "_ring", "seconds")
-
-    def __init__(self, seconds: int, now: float) -> None:
-        self.seconds = seconds
-        self._ring = [0] * seconds
-        self._current = int(now)
-
-    def add(self, now: float) -> None:
-        second = int(now)
-        if second != self._current:
-            self._advance(second)
-        self._ring[second % self.seconds] += 1
-
-    def _advance(self, second: int) -> None:
-        if second - self._current >= self.seconds:
-            self._ring = [0] * self.seconds
-        else:
-            for s in range(self._current + 1, second + 1):
-                self._ring[s % self.seconds] = 0
-        self._current = max(self._current, second)
-
-    def total(self, now: float) -> int:
-        self._advance(int(now))
-        return sum(self._ring)
 
 
 class MetricsLayer:
@@ -273,7 +162,7 @@ class MetricsCollector:
         self.window_seconds = window_seconds
         self.log_keys = log_keys
         self._listeners: list[Listener] = []
-        self._sessions: list[weakref.ref[DynamoSession]] = []
+        self._sessions: list[weakref.ref[StatsSource]] = []
         self.reset()
 
     # -- wiring ----------------------------------------------------------------------------
@@ -282,11 +171,11 @@ class MetricsCollector:
         """The (outermost, innermost) pair a session wraps around its own layers."""
         return MetricsLayer(self, probed=True), AttemptProbe()
 
-    def attach(self, session: DynamoSession) -> None:
-        """Report ``session``'s pool statistics and layer statistics in snapshots."""
+    def add_source(self, source: StatsSource) -> None:
+        """Report ``source``'s pool and layer statistics in snapshots (held weakly)."""
         self._sessions = [ref for ref in self._sessions if ref() is not None]
-        if all(ref() is not session for ref in self._sessions):
-            self._sessions.append(weakref.ref(session))
+        if all(ref() is not source for ref in self._sessions):
+            self._sessions.append(weakref.ref(source))
 
     def add_listener(self, listener: Listener) -> None:
         """Call ``listener(CallRecord)`` after every recorded call (errors are logged, not raised)."""
@@ -304,7 +193,7 @@ class MetricsCollector:
         # (table, index or "") -> [read, write]; "" is the table's total, indexes included
         self._capacity: dict[tuple[str, str], list[float]] = {}
         self._started = self.clock.now()
-        self._window = _Window(self.window_seconds, self._started)
+        self._window = RecentWindow(self.window_seconds, self._started)
 
     def _series_for(self, operation: str, table: str) -> OperationSeries:
         series = self._series.get((operation, table))
@@ -509,7 +398,7 @@ class MetricsCollector:
 
     def prometheus_text(self) -> str:
         """The Prometheus text exposition of every figure (needs ``prometheus-client``)."""
-        from .metrics_prometheus import prometheus_text
+        from .prometheus import prometheus_text
 
         return prometheus_text(self)
 

@@ -10,11 +10,13 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from . import demo_cache, demo_monitoring, demo_resilience
-from .errors import InsufficientStock, ItemNotFound
-from .products import ProductRepository
-from .session import DynamoSession
-from .tables import ensure_product_table
+from ..errors import InsufficientStock, ItemNotFound
+from ..products.repository import ProductRepository
+from ..session import DynamoSession
+from ..tables import ensure_product_table
+from . import cache as demo_cache
+from . import monitoring as demo_monitoring
+from . import resilience as demo_resilience
 
 SessionFactory = Callable[[str | None, str | None], AbstractAsyncContextManager[DynamoSession]]
 

@@ -19,13 +19,13 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .embedded import EmbeddedDynamo
-from .loadgen_workload import ProductWorkload, ThreadWorkload, parse_mix
-from .session import DynamoSession
+from ..local.moto import EmbeddedDynamo
+from ..session import DynamoSession
+from .workload import ProductWorkload, ThreadWorkload, parse_mix
 
 if TYPE_CHECKING:  # the loadgen extra (hdrhistogram, ...) is imported only when `load` runs
-    from .loadgen import LoadGenerator, Operation
-    from .loadgen_report import LoadReport
+    from .generator import LoadGenerator, Operation
+    from .report import LoadReport
 
 __all__ = ["add_load_parser", "run_load"]
 
@@ -74,7 +74,7 @@ def add_load_parser(sub: Any) -> None:
 def run_load(args: argparse.Namespace, out: Callable[[str], None] = print) -> int:
     """Run the ``load`` subcommand; returns the exit code."""
     try:
-        from .loadgen_report import format_table, plot_reports
+        from .report import format_table, plot_reports
     except ImportError as exc:
         print(
             f"error: {exc.name} is missing: pip install 'aiodynamo-patterns[loadgen]'",
@@ -104,7 +104,7 @@ def _generator(
     label: str,
     observe: Mapping[str, object],
 ) -> LoadGenerator:
-    from .loadgen import LoadGenerator
+    from .generator import LoadGenerator
 
     return LoadGenerator(
         ops,

@@ -31,8 +31,8 @@ from typing import Any, Final
 
 from cachetools import TLRUCache
 
-from .clock import Clock, SystemClock
-from .errors import SessionClosed, ValidationError
+from ..clock import Clock, SystemClock
+from ..errors import SessionClosed, ValidationError
 
 __all__ = ["CacheStats", "GetOutcome", "ReadCache"]
 

@@ -6,7 +6,7 @@ while the item exists and (for a decrease) ``stock >= -delta``; it never creates
 
 Exactly once under lost responses: each stock change carries a random request token that the same
 UpdateItem records on the item, on the condition that the token is not recorded yet (see
-:mod:`aiodynamo_patterns.replay`). The request is therefore idempotent and the retry layer may
+:mod:`aiodynamo_patterns.products.replay`). The request is therefore idempotent and the retry layer may
 resend it after a timeout or a lost response; a resend that finds its token already recorded fails
 its condition, and the old item returned with the failure (``ReturnValuesOnConditionCheckFailure``)
 shows the token: the change was applied once, by the earlier attempt, and the call reports that
@@ -25,12 +25,12 @@ from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
 
-from .errors import ConditionFailed, InsufficientStock, ItemNotFound, ValidationError
-from .expressions import Increment, Placeholders, item_from_wire, update_expression
+from ..errors import ConditionFailed, InsufficientStock, ItemNotFound, ValidationError
+from ..expressions import Increment, Placeholders, item_from_wire, update_expression
+from ..repository import Item, Page, Repository, utc_now_iso
+from ..session import DynamoSession
+from ..tables import PRODUCT_GSI
 from .replay import RECORD_ATTRIBUTES, ReplayRecord, new_token
-from .repository import Item, Page, Repository, utc_now_iso
-from .session import DynamoSession
-from .tables import PRODUCT_GSI
 
 __all__ = ["ProductRepository"]
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from .histogram import RELATIVE_ERROR, LatencyHistogram
 
 if TYPE_CHECKING:
-    from .metrics import MetricsCollector, OperationSeries
+    from .series import MetricsView, OperationSeries
 
 __all__ = ["QUANTILES", "build_snapshot", "layer_entries"]
 
@@ -26,7 +26,7 @@ QUANTILES: tuple[tuple[str, float], ...] = (
 )
 
 
-def build_snapshot(collector: MetricsCollector) -> dict[str, Any]:
+def build_snapshot(collector: MetricsView) -> dict[str, Any]:
     """Overall, per-operation (and per-table), capacity, cache, pool and layer figures."""
     uptime = collector.uptime()
     recent_span = min(float(collector.window_seconds), uptime)

@@ -34,10 +34,16 @@ import botocore
 from botocore import xform_name
 from yarl import URL
 
-from ._aiobotocore_adapter import ClientAdapter, FastPathUnavailable, probe, warn_once
+from ..errors import (
+    CancellationReason,
+    DynamoError,
+    TransportError,
+    ValidationError,
+    error_for_code,
+)
+from ..pipeline import DATA_PLANE_OPERATIONS, Result
+from .aiobotocore import ClientAdapter, FastPathUnavailable, probe, warn_once
 from .codec import decode, encode
-from .errors import CancellationReason, DynamoError, TransportError, ValidationError, error_for_code
-from .pipeline import DATA_PLANE_OPERATIONS, Result
 from .sigv4 import SignedTarget, SigV4Signer, amz_timestamp
 
 __all__ = ["FAST_OPERATIONS", "FastPath", "library_user_agent"]

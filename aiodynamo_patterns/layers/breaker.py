@@ -26,9 +26,9 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .clock import Clock
-from .errors import CircuitOpen, DynamoError, ServiceUnavailable, TransportError, ValidationError
-from .pipeline import Call, Request, Result
+from ..clock import Clock
+from ..errors import CircuitOpen, DynamoError, ServiceUnavailable, TransportError, ValidationError
+from ..pipeline import Call, Request, Result
 
 __all__ = [
     "BreakerConfig",

@@ -27,10 +27,10 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from .metrics import LATENCY_BUCKETS
+from .series import LATENCY_BUCKETS
 
 if TYPE_CHECKING:
-    from .metrics import MetricsCollector
+    from .series import MetricsView
 
 __all__ = ["DynamoMetricsExporter", "prometheus_text"]
 
@@ -50,7 +50,7 @@ def _buckets(counts: Sequence[int]) -> list[tuple[str, float]]:
 class DynamoMetricsExporter(Collector):
     """A ``prometheus_client`` collector reading a MetricsCollector at scrape time."""
 
-    def __init__(self, collector: MetricsCollector) -> None:
+    def __init__(self, collector: MetricsView) -> None:
         self._collector = collector
 
     def collect(self) -> Iterator[Metric]:
@@ -178,7 +178,7 @@ def _layer_metrics(layers: dict[str, dict[str, Any]]) -> Iterator[Metric]:
     yield from (stat, state)
 
 
-def prometheus_text(collector: MetricsCollector) -> str:
+def prometheus_text(collector: MetricsView) -> str:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(DynamoMetricsExporter(collector))
     return generate_latest(registry).decode("utf-8")

@@ -33,9 +33,9 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Literal
 
-from .clock import Clock, SystemClock
-from .errors import DynamoError, ValidationError
-from .loadgen_report import LoadReport, Recorder, latency_summary, layer_figures, new_histogram
+from ..clock import Clock, SystemClock
+from ..errors import DynamoError, ValidationError
+from .report import LoadReport, Recorder, latency_summary, layer_figures, new_histogram
 
 __all__ = ["LoadGenerator", "Operation", "layer_stats"]
 

@@ -6,9 +6,9 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from .cached_repository import CachedRepository
-from .products import ProductRepository
-from .session import DynamoSession
+from ..layers.cached_repository import CachedRepository
+from ..products.repository import ProductRepository
+from ..session import DynamoSession
 
 __all__ = ["run"]
 

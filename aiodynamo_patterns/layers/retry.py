@@ -33,9 +33,8 @@ import logging
 import math
 from dataclasses import dataclass, field
 
-from .backoff import Backoff
-from .clock import Clock
-from .errors import (
+from ..clock import Clock
+from ..errors import (
     CircuitOpen,
     DynamoError,
     OutcomeUnknown,
@@ -47,7 +46,8 @@ from .errors import (
     TransportError,
     ValidationError,
 )
-from .pipeline import Call, Request, Result
+from ..pipeline import Call, Request, Result
+from .backoff import Backoff
 
 __all__ = [
     "RetryBudget",

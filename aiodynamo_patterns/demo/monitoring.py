@@ -8,9 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .errors import TableNotFound
-from .products import ProductRepository
-from .session import DynamoSession
+from ..errors import TableNotFound
+from ..products.repository import ProductRepository
+from ..session import DynamoSession
 
 __all__ = ["run"]
 

@@ -19,92 +19,24 @@ standard AWS credential chain.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import signal
 import subprocess
 import sys
 import threading
 from collections.abc import Iterable
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self, TypedDict
+from typing import Any
 
-if TYPE_CHECKING:
-    from .session import DynamoSession
+from .base import READY, LocalEndpoint, readline_with_timeout
 
-__all__ = [
-    "DUMMY_CREDENTIALS",
-    "Credentials",
-    "EmbeddedDynamo",
-    "EmbeddedServerError",
-    "LocalEndpoint",
-]
+__all__ = ["EmbeddedDynamo", "EmbeddedServerError"]
 
 
-class Credentials(TypedDict):
-    aws_access_key_id: str
-    aws_secret_access_key: str
-    region_name: str
-
-
-#: For the local server only. moto accepts any key; these are not secrets.
-DUMMY_CREDENTIALS: Credentials = {
-    "aws_access_key_id": "testing",
-    "aws_secret_access_key": "testing",
-    "region_name": "us-east-1",
-}
-_READY = "AIODYNAMO_PATTERNS_READY "
 _START_TIMEOUT = 60.0
 
 
 class EmbeddedServerError(RuntimeError):
     """The embedded server could not be started (moto missing, port trouble, crash)."""
-
-
-class LocalEndpoint:
-    """What every local DynamoDB server offers: its URL, dummy credentials, a bound session,
-    and its lifecycle as a context manager (sync, or async with start-up and shut-down in a
-    worker thread, since both wait for a child process).
-    """
-
-    @property
-    def endpoint_url(self) -> str:
-        raise NotImplementedError
-
-    def start(self) -> None:
-        raise NotImplementedError
-
-    def stop(self) -> None:
-        raise NotImplementedError
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> Self:
-        await asyncio.to_thread(self.start)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await asyncio.to_thread(self.stop)
-
-    @property
-    def credentials(self) -> Credentials:
-        return Credentials(**DUMMY_CREDENTIALS)
-
-    def session(self, **kwargs: Any) -> DynamoSession:
-        """A :class:`DynamoSession` bound to this server (keyword arguments pass through)."""
-        from .session import DynamoSession
-
-        return DynamoSession(endpoint_url=self.endpoint_url, **{**self.credentials, **kwargs})
 
 
 class EmbeddedDynamo(LocalEndpoint):
@@ -138,7 +70,7 @@ class EmbeddedDynamo(LocalEndpoint):
             [
                 sys.executable,
                 "-m",
-                "aiodynamo_patterns.embedded",
+                "aiodynamo_patterns.local.moto",
                 "--host",
                 self.host,
                 "--port",
@@ -150,13 +82,13 @@ class EmbeddedDynamo(LocalEndpoint):
             text=True,
             env=env,
         )
-        line = _readline_with_timeout(proc, _START_TIMEOUT)
-        if not line.startswith(_READY):
+        line = readline_with_timeout(proc.stdout, _START_TIMEOUT)
+        if not line.startswith(READY):
             proc.kill()
             proc.wait()
             _close_pipe(proc)
             raise EmbeddedServerError(f"moto server did not start (said {line.strip()!r})")
-        self.port = int(line[len(_READY) :].strip())
+        self.port = int(line[len(READY) :].strip())
         self._proc = proc
 
     def stop(self) -> None:
@@ -170,15 +102,6 @@ class EmbeddedDynamo(LocalEndpoint):
             proc.kill()
             proc.wait()
         _close_pipe(proc)
-
-
-def _readline_with_timeout(proc: subprocess.Popen[str], timeout: float) -> str:
-    result: list[str] = []
-    assert proc.stdout is not None
-    reader = threading.Thread(target=lambda: result.append(proc.stdout.readline()), daemon=True)  # type: ignore[union-attr]  # checked above
-    reader.start()
-    reader.join(timeout)
-    return result[0] if result else ""
 
 
 def _close_pipe(proc: subprocess.Popen[str]) -> None:
@@ -219,7 +142,7 @@ def _serve(host: str, port: int) -> None:
     app = _Serialised(DomainDispatcherApplication(create_backend_app))
     server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
-    print(f"{_READY}{server.server_address[1]}", flush=True)
+    print(f"{READY}{server.server_address[1]}", flush=True)
     try:
         server.serve_forever()
     finally:

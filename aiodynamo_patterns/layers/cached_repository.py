@@ -35,14 +35,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, Self, TypeVar, cast
 
+from ..clock import Clock
+from ..pipeline import READ_OPERATIONS, Call, Request, Result
+from ..products.repository import ProductRepository
+from ..repository import Repository, _canonical
 from .cache import WHOLE_ITEM, CacheStats, ItemKey, ReadCache, WireItem
-from .clock import Clock
-from .pipeline import READ_OPERATIONS, Call, Request, Result
-from .products import ProductRepository
-from .repository import Repository, _canonical
 
 if TYPE_CHECKING:
-    from .session import DynamoSession
+    from ..session import DynamoSession
 
 __all__ = ["CacheInvalidationLayer", "CacheMetrics", "CachedRepository"]
 

@@ -40,7 +40,7 @@ from typing import Any, Final
 from boto3.dynamodb.conditions import Attr, ConditionBase
 from cachetools import LRUCache
 
-from .expressions import Placeholders
+from ..expressions import Placeholders
 
 __all__ = ["RECORD_ATTRIBUTES", "ReplayRecord", "new_token"]
 

@@ -27,12 +27,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from .cached_repository import CachedRepository
-from .errors import ValidationError
-from .expressions import Increment, item_to_wire
-from .products import ProductRepository
-from .session import DynamoSession
-from .tables import PRODUCT_GSI, ensure_product_table
+from ..errors import ValidationError
+from ..expressions import Increment, item_to_wire
+from ..layers.cached_repository import CachedRepository
+from ..products.repository import ProductRepository
+from ..session import DynamoSession
+from ..tables import PRODUCT_GSI, ensure_product_table
 
 __all__ = [
     "OPERATION_NAMES",

@@ -30,7 +30,7 @@ import urllib.request
 from pathlib import Path
 from typing import IO, Any
 
-from ..embedded import LocalEndpoint
+from .base import READY, LocalEndpoint, readline_with_timeout
 
 __all__ = [
     "DYNALITE_VERSION",
@@ -44,7 +44,6 @@ __all__ = [
 #: The dynalite release the suite is checked against (npm; needs Node.js >= 20).
 DYNALITE_VERSION = "4.0.0"
 CACHE_ENV = "AIODYNAMO_PATTERNS_DYNALITE_DIR"
-_READY = "AIODYNAMO_PATTERNS_READY "
 _START_TIMEOUT = 30.0
 _INSTALL_TIMEOUT = 300.0
 
@@ -218,15 +217,15 @@ class Dynalite(LocalEndpoint):
             text=True,
             env=env,
         )
-        line = _readline_with_timeout(proc.stdout, self.start_timeout)
-        if not line.startswith(_READY):
+        line = readline_with_timeout(proc.stdout, self.start_timeout)
+        if not line.startswith(READY):
             _terminate(proc)
             err = proc.stderr.read() if proc.stderr is not None else ""
             _close_pipes(proc)
             raise DynaliteError(
                 f"dynalite did not start (said {line.strip()!r}; stderr {err.strip()[-1000:]!r})"
             )
-        self.port = int(line[len(_READY) :].strip())
+        self.port = int(line[len(READY) :].strip())
         self._proc = proc
         # dynalite never writes to stderr in normal operation; drain it anyway so a chatty
         # failure cannot fill the pipe and block the server.
@@ -289,16 +288,6 @@ def _file_lock(path: Path) -> Any:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _readline_with_timeout(stream: IO[str] | None, timeout: float) -> str:
-    if stream is None:  # pragma: no cover - always a pipe here
-        return ""
-    result: list[str] = []
-    reader = threading.Thread(target=lambda: result.append(stream.readline()), daemon=True)
-    reader.start()
-    reader.join(timeout)
-    return result[0] if result else ""
 
 
 def _drain(stream: IO[str] | None) -> None:

@@ -16,7 +16,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from .clock import Clock
 
 __all__ = [
     "DATA_PLANE_OPERATIONS",
@@ -59,15 +62,33 @@ class Request:
     attempt: int = 0
     #: free-form annotations layers may leave for each other (e.g. "cache": "hit")
     notes: dict[str, Any] = field(default_factory=dict)
+    _table: str | None = field(default=None, init=False, repr=False, compare=False)
+    _table_known: bool = field(default=False, init=False, repr=False, compare=False)
+    _started: float = field(default=0.0, init=False, repr=False, compare=False)
+    _started_on: Clock | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def table(self) -> str | None:
-        table = self.params.get("TableName")
-        if table is None:
-            items = self.params.get("RequestItems")
-            if isinstance(items, dict) and len(items) == 1:
-                table = next(iter(items))
-        return table if isinstance(table, str) else None
+        """The one table the request addresses (None for several or none), derived once."""
+        if not self._table_known:
+            found = self.params.get("TableName")
+            if found is None:
+                items = self.params.get("RequestItems")
+                if isinstance(items, dict) and len(items) == 1:
+                    found = next(iter(items))
+            self._table = found if isinstance(found, str) else None
+            self._table_known = True
+        return self._table
+
+    def started_at(self, clock: Clock) -> float:
+        """When the logical call started on ``clock``: read once, by the outermost layer that
+        asks, and shared by every layer below that runs on the same clock."""
+        if self._started_on is clock:
+            return self._started
+        now = clock.now()
+        if self._started_on is None:
+            self._started, self._started_on = now, clock
+        return now
 
 
 Call = Callable[[Request], Awaitable[Result]]

@@ -14,9 +14,10 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from functools import partial
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Self
 
@@ -41,6 +42,10 @@ __all__ = ["DynamoSession", "PoolStats", "SessionMode"]
 SessionMode = Literal["fast", "compatible"]
 
 logger = logging.getLogger("aiodynamo_patterns")
+
+
+#: one attempt of one operation: the wire parameters in, the response out
+Sender = Callable[[dict[str, Any]], Awaitable[Result]]
 
 
 class _Default(enum.Enum):
@@ -177,6 +182,7 @@ class DynamoSession:
         self._client: DynamoDBClient | None = None
         self._semaphore = asyncio.Semaphore(max_concurrency)
         self._methods: dict[str, Any] = {}
+        self._senders: dict[str, Sender] = {}
         self._fast: FastPath | None = None
         self._checker: ParamsChecker | None = None
         if metrics is _Default.TOKEN:
@@ -211,7 +217,7 @@ class DynamoSession:
             self._client = client
             self._checker = ParamsChecker(client.meta.service_model)
             if self.mode == "fast":
-                self._fast = await FastPath.open(client, self._user_agent)
+                self._fast = await FastPath.open(client, self._user_agent, self._via_botocore)
         except BaseException:
             await stack.aclose()
             raise
@@ -234,6 +240,7 @@ class DynamoSession:
         self._state = _State.CLOSED
         stack, self._stack, self._client = self._stack, None, None
         self._fast = None
+        self._senders.clear()
         if stack is not None:
             await stack.aclose()
 
@@ -299,31 +306,48 @@ class DynamoSession:
             idempotent = operation in READ_OPERATIONS
         return await self._call(Request(operation, params, idempotent))
 
-    async def _send(self, request: Request) -> Result:
-        client = self._client
-        if client is None:
-            raise SessionClosed("the session is not open", operation=request.operation)
-        method = self._methods.get(request.operation)
+    def _sender(self, operation: str) -> Sender:
+        """How ``operation`` is sent, decided once per operation: the fast path for the data
+        plane when it is on, aiobotocore otherwise (an unknown name is refused here, before
+        anything waits for a slot)."""
+        sender = self._senders.get(operation)
+        if sender is None:
+            if self._fast is not None and operation in FAST_OPERATIONS:
+                sender = partial(self._fast.send, operation)
+            else:
+                self._method(operation)
+                sender = partial(self._via_botocore, operation)
+            self._senders[operation] = sender
+        return sender
+
+    def _method(self, operation: str) -> Any:
+        method = self._methods.get(operation)
         if method is None:
-            method = getattr(client, xform_name(request.operation), None)
+            method = getattr(self.client, xform_name(operation), None)
             if method is None:
                 raise ValidationError(
-                    f"unknown DynamoDB operation {request.operation!r}", field="operation"
+                    f"unknown DynamoDB operation {operation!r}", field="operation"
                 )
-            self._methods[request.operation] = method
+            self._methods[operation] = method
+        return method
+
+    async def _via_botocore(self, operation: str, params: dict[str, Any]) -> Result:
+        response: Result = await self._method(operation)(**params)
+        return response
+
+    async def _send(self, request: Request) -> Result:
+        if self._client is None:
+            raise SessionClosed("the session is not open", operation=request.operation)
+        send = self._sender(request.operation)
         if self._checker is not None:
             self._checker.check(request.operation, request.params)
-        fast = self._fast if request.operation in FAST_OPERATIONS else None
         await self._acquire(request.operation)
         self._in_flight += 1
         self._total += 1
         if self._in_flight > self._peak:
             self._peak = self._in_flight
         try:
-            if fast is not None:
-                response: Result = await fast.send(request.operation, request.params)
-            else:
-                response = await method(**request.params)
+            response = await send(request.params)
         except asyncio.CancelledError:
             raise
         except DynamoError:

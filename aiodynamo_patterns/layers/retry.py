@@ -219,7 +219,7 @@ class RetryLayer:
 
     async def __call__(self, request: Request, call_next: Call) -> Result:
         policy = self.policy
-        started = self.clock.now()
+        started = request.started_at(self.clock)
         spent = 0.0
         self._calls += 1
         attempt = 0

@@ -81,37 +81,40 @@ _WRITE_OPERATIONS = frozenset(
 _BUSINESS_ERRORS = (ConditionFailed, ItemNotFound, TransactionCanceled, ValidationError)
 _ATTEMPTS = "metrics.attempts"
 _THROTTLES = "metrics.throttles"
+_CAPACITY = "metrics.capacity"
+_CAPACITY_ADDED = "metrics.capacity_added"
 NO_TABLE = "-"
 
 
 class MetricsLayer:
-    """The outermost layer: one sample per logical call into its :class:`MetricsCollector`."""
+    """The outermost layer: one sample per logical call into its :class:`MetricsCollector`.
 
-    __slots__ = ("_collector", "_now", "probed")
+    With an :class:`AttemptProbe` of the same collector innermost (``probed``, how a session
+    wires them), the probe asks each attempt for its consumed capacity and takes it off the
+    fresh response, so this layer copies nothing; alone, it asks and strips itself.
+    """
+
+    __slots__ = ("_clock", "_collector", "probed")
 
     def __init__(self, collector: MetricsCollector, *, probed: bool = False) -> None:
         self._collector = collector
-        self._now = collector.clock.now
+        self._clock = collector.clock
         #: True when an :class:`AttemptProbe` of the same collector sits innermost
         self.probed = probed
 
     async def __call__(self, request: Request, call_next: Call) -> Result:
-        added = (
-            request.operation in CAPACITY_OPERATIONS
-            and "ReturnConsumedCapacity" not in request.params
-        )
-        if added:
-            request.params = {**request.params, "ReturnConsumedCapacity": "INDEXES"}
-        started = self._now()
+        added = not self.probed and _ask_capacity(request)
+        clock = self._clock
+        started = request.started_at(clock)
         try:
             result = await call_next(request)
         except asyncio.CancelledError:
             self._collector._record_cancelled(request)
             raise
         except Exception as exc:
-            self._observe(request, self._now() - started, exc, None)
+            self._observe(request, started, clock.now(), exc, None)
             raise
-        self._observe(request, self._now() - started, None, result)
+        self._observe(request, started, clock.now(), None, result)
         if added and "ConsumedCapacity" in result:
             # measuring is invisible: the caller gets the response it asked for (a copy, since
             # a layer below may share the response object)
@@ -119,28 +122,54 @@ class MetricsLayer:
         return result
 
     def _observe(
-        self, request: Request, latency: float, exc: Exception | None, result: Result | None
+        self,
+        request: Request,
+        started: float,
+        ended: float,
+        exc: Exception | None,
+        result: Result | None,
     ) -> None:
         # measuring must never change the outcome of the call it measures
         try:
-            self._collector._record(request, latency, exc, result, self.probed)
+            self._collector._record(request, started, ended, exc, result, self.probed)
         except Exception:
             logger.exception("metrics could not record %s", request.operation)
 
 
+def _ask_capacity(request: Request) -> bool:
+    """Add ``ReturnConsumedCapacity`` to ``request`` (a new params dict: the caller's stays as
+    it was) when the operation takes it and the caller did not set it; True if added."""
+    if request.operation in CAPACITY_OPERATIONS and "ReturnConsumedCapacity" not in request.params:
+        request.params = {**request.params, "ReturnConsumedCapacity": "INDEXES"}
+        return True
+    return False
+
+
 class AttemptProbe:
-    """The innermost layer: counts requests really sent (and throttled) for the outer sample."""
+    """The innermost layer: counts requests really sent (and throttled) for the outer sample,
+    and collects the consumed capacity of the attempt that answered."""
 
     __slots__ = ()
 
     async def __call__(self, request: Request, call_next: Call) -> Result:
         notes = request.notes
         notes[_ATTEMPTS] = notes.get(_ATTEMPTS, 0) + 1
+        if _CAPACITY_ADDED not in notes:
+            notes[_CAPACITY_ADDED] = _ask_capacity(request)
         try:
-            return await call_next(request)
+            result = await call_next(request)
         except Throttled:
             notes[_THROTTLES] = notes.get(_THROTTLES, 0) + 1
             raise
+        # the response is the innermost call's own fresh object: taking a key off is safe
+        consumed = (
+            result.pop("ConsumedCapacity", None)
+            if notes[_CAPACITY_ADDED]
+            else result.get("ConsumedCapacity")
+        )
+        if consumed:
+            notes[_CAPACITY] = consumed
+        return result
 
 
 Listener = Callable[[CallRecord], None]
@@ -204,11 +233,13 @@ class MetricsCollector:
     def _record(
         self,
         request: Request,
-        latency: float,
+        started: float,
+        ended: float,
         exc: BaseException | None,
         result: Result | None,
         probed: bool,
     ) -> None:
+        latency = ended - started
         operation = request.operation
         table = request.table or NO_TABLE
         series = self._series_for(operation, table)
@@ -226,15 +257,16 @@ class MetricsCollector:
             series.retries += attempts - 1
         series.throttles += throttles
         series.observe(latency)
-        self._window.add(self.clock.now())
+        self._window.add(ended)
         read = write = 0.0
         code: str | None = None
         if exc is None:
             series.successes += 1
-            if result is not None:
+            consumed = notes.get(_CAPACITY) if probed else None
+            if consumed is None and result is not None:
                 consumed = result.get("ConsumedCapacity")
-                if consumed:
-                    read, write = self._add_capacity(series, consumed)
+            if consumed:
+                read, write = self._add_capacity(series, consumed)
         else:
             code = getattr(exc, "code", None) or type(exc).__name__
             series.errors[code] = series.errors.get(code, 0) + 1

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from typing import Any
 
 __all__ = ["JSON_BACKEND", "decode", "decode_binaries", "encode"]
@@ -27,6 +28,8 @@ except ImportError:  # pragma: no cover - exercised by the json backend test via
     orjson = None  # type: ignore[assignment]  # optional speed-up; json is the fallback
 
 _b64encode = base64.b64encode
+#: a ``"B"`` or ``"BS"`` member name anywhere in a body (one scan instead of one per tag)
+_BINARY_TAG = re.compile(rb'"BS?"').search
 _b64decode = base64.b64decode
 
 
@@ -73,7 +76,7 @@ def decode(body: bytes) -> Any:
     if not body:
         return {}
     parsed = _decode(body)
-    if b'"B"' in body or b'"BS"' in body:  # cheap pre-check: most responses carry no binary
+    if _BINARY_TAG(body) is not None:  # one scan: most responses carry no binary
         decode_binaries(parsed)
     return parsed
 

@@ -26,12 +26,12 @@ from __future__ import annotations
 import http.client
 import platform
 import zlib
+from collections.abc import Awaitable, Callable
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import aiobotocore
 import botocore
-from botocore import xform_name
 from yarl import URL
 
 from ..errors import (
@@ -54,6 +54,8 @@ _TABLE_OPERATIONS = frozenset({"GetItem", "PutItem", "UpdateItem", "DeleteItem",
 _TARGET_PREFIX = "DynamoDB_20120810."
 _CONTENT_TYPE = "application/x-amz-json-1.0"
 _MAX_ROUTES = 1024
+
+Fallback = Callable[[str, dict[str, Any]], Awaitable[Result]]
 
 
 def library_user_agent() -> str:
@@ -102,13 +104,15 @@ def _resources(operation: str, params: dict[str, Any]) -> object:
 class FastPath:
     """Sends data-plane requests for one open client; see the module docstring."""
 
-    def __init__(self, client: Any, adapter: ClientAdapter, user_agent: str) -> None:
-        self._client = client
+    def __init__(
+        self, client: Any, adapter: ClientAdapter, user_agent: str, fallback: Fallback
+    ) -> None:
         self._adapter = adapter
         self._user_agent = user_agent
+        #: aiobotocore's own path, for requests this one cannot take (proxied, unsigned, ...)
+        self._compatible = fallback
         self._routes: dict[tuple[str, object, object], _Route | None] = {}
         self._signers: dict[tuple[str, str], SigV4Signer] = {}
-        self._methods: dict[str, Any] = {}
         service_model = client.meta.service_model
         self._output_members = {
             op: frozenset(service_model.operation_model(op).output_shape.members)
@@ -117,10 +121,11 @@ class FastPath:
         self.active = True
 
     @classmethod
-    async def open(cls, client: Any, user_agent: str) -> FastPath | None:
-        """A fast path for ``client``, or ``None`` when its internals do not allow one."""
+    async def open(cls, client: Any, user_agent: str, fallback: Fallback) -> FastPath | None:
+        """A fast path for ``client``, or ``None`` when its internals do not allow one;
+        ``fallback(operation, params)`` sends what it cannot over aiobotocore."""
         adapter = await probe(client)
-        return cls(client, adapter, user_agent) if adapter is not None else None
+        return cls(client, adapter, user_agent, fallback) if adapter is not None else None
 
     async def send(self, operation: str, params: dict[str, Any]) -> Result:
         """One attempt of ``operation``; raises the library's typed errors."""
@@ -231,13 +236,6 @@ class FastPath:
         return _Route(
             URL(info.url, encoded=True), SignedTarget.from_url(info.url), signer, info.headers
         )
-
-    async def _compatible(self, operation: str, params: dict[str, Any]) -> Result:
-        method = self._methods.get(operation)
-        if method is None:
-            method = self._methods[operation] = getattr(self._client, xform_name(operation))
-        response: Result = await method(**params)
-        return response
 
 
 def _error(operation: str, status: int, raw: bytes, request_id: str | None) -> DynamoError:

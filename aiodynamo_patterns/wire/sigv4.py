@@ -28,6 +28,8 @@ __all__ = ["SigV4Signer", "SignedTarget", "amz_timestamp"]
 
 #: headers botocore never signs (``botocore.auth.SIGNED_HEADERS_BLACKLIST``)
 _UNSIGNED = frozenset({"expect", "transfer-encoding", "user-agent", "x-amzn-trace-id"})
+_REPLACED = frozenset({"authorization", "x-amz-date"})
+_REPLACED_WITH_TOKEN = _REPLACED | {"x-amz-security-token"}
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _sha256 = hashlib.sha256
 _hmac_new = hmac.new
@@ -107,18 +109,19 @@ class SigV4Signer:
         timestamp: str,
     ) -> None:
         """Add ``X-Amz-Date``, ``X-Amz-Security-Token`` (if ``token``) and ``Authorization``."""
-        for name in [n for n in headers if n.lower() in ("authorization", "x-amz-date")]:
-            del headers[name]
-        headers["X-Amz-Date"] = timestamp
-        if token:
-            for name in [n for n in headers if n.lower() == "x-amz-security-token"]:
-                del headers[name]
-            headers["X-Amz-Security-Token"] = token
+        # One pass over the caller's headers: each name lower-cased once, the ones this call
+        # sets replaced, the rest canonicalised.
+        replaced = _REPLACED_WITH_TOKEN if token else _REPLACED
         canonical: dict[str, str] = {}
-        for name, value in headers.items():
+        for name in list(headers):
             lname = name.lower()
-            if lname not in _UNSIGNED:
-                canonical[lname] = " ".join(value.split())
+            if lname in replaced:
+                del headers[name]
+            elif lname not in _UNSIGNED:
+                canonical[lname] = " ".join(headers[name].split())
+        headers["X-Amz-Date"] = canonical["x-amz-date"] = timestamp
+        if token:
+            headers["X-Amz-Security-Token"] = canonical["x-amz-security-token"] = token
         if "host" not in canonical:
             canonical["host"] = target.host
         names = sorted(canonical)

@@ -528,14 +528,22 @@ async def test_capacity_asked_for_by_the_collector_is_not_passed_on(
     clock: ManualClock, collector: MetricsCollector
 ) -> None:
     """The caller gets ConsumedCapacity only when it asked; the collector still counts it."""
-    answer = {"Item": {}, "ConsumedCapacity": {"TableName": "products", "CapacityUnits": 0.5}}
-    call = pipeline(collector, FakeDynamo(clock, [answer, dict(answer)]))
 
-    plain = await call(get())
+    def answer() -> Result:  # the innermost call answers with a fresh object, as the session's
+        return {"Item": {}, "ConsumedCapacity": {"TableName": "products", "CapacityUnits": 0.5}}
+
+    fake = FakeDynamo(clock, [answer(), answer()])
+    call = pipeline(collector, fake)
+
+    unasked = get()
+    callers_params = unasked.params
+    plain = await call(unasked)
     asked = get()
     asked.params["ReturnConsumedCapacity"] = "TOTAL"
     explicit = await call(asked)
 
     assert "ConsumedCapacity" not in plain
     assert explicit["ConsumedCapacity"]["CapacityUnits"] == 0.5
-    assert answer["ConsumedCapacity"]  # the response object below was not mutated
+    assert collector.capacity()[("products", "")] == (1.0, 0.0)
+    assert "ReturnConsumedCapacity" not in callers_params  # the caller's dict stays as it was
+    assert fake.requests[0]["ReturnConsumedCapacity"] == "INDEXES"

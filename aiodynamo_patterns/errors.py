@@ -3,6 +3,7 @@
 The tree::
 
     DynamoError                      root; carries operation, code, message, retryable, recommendation
+                                     (``retryable`` is the rule the retry layer follows)
     ├── ValidationError              bad input (raised before sending) or DynamoDB's ValidationException
     ├── ConditionFailed              a condition expression was false; ``item`` is the old item if known
     │   ├── ItemAlreadyExists        create refused to overwrite
@@ -23,13 +24,16 @@ The tree::
         ├── ServiceUnavailable       5xx, InternalServerError, ServiceUnavailable
         └── TransportError           connection refused / reset, timeouts, corrupted responses
 
-botocore's exceptions never escape: :func:`translate_error` is the only function that looks at them.
+botocore's exceptions never escape: :func:`translate_error` is the only function that looks at them,
+and :func:`error_from_response` the only one that reads the fast path's error bodies; both end in
+:func:`error_for_code`, the one map from DynamoDB's error codes to this tree.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+import http.client
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -130,9 +134,12 @@ class ItemNotFound(DynamoError):
 
 
 class BatchIncomplete(DynamoError):
-    """A batch call still had unprocessed keys or items when its deadline passed."""
+    """A batch call still had unprocessed keys or items when its deadline passed.
 
-    retryable = True
+    Not ``retryable``: the repository already resent the unprocessed part with backoff until
+    ``batch_deadline``; ``unprocessed`` is what is left for the caller to decide about.
+    """
+
     recommendation = "The table is throttling the batch: retry later or raise its capacity."
 
     def __init__(self, message: str, *, unprocessed: Sequence[Any] = (), **kwargs: Any) -> None:
@@ -154,6 +161,11 @@ class CancellationReason:
     item: Mapping[str, Any] | None = None
 
 
+_TRANSIENT_REASONS = frozenset(
+    {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
+)
+
+
 class TransactionCanceled(DynamoError):
     recommendation = "Look at .reasons: the items whose code is not 'None' caused the cancellation."
 
@@ -163,6 +175,9 @@ class TransactionCanceled(DynamoError):
         kwargs.setdefault("code", "TransactionCanceledException")
         super().__init__(message, **kwargs)
         self.reasons = list(reasons)
+        # cancelled only because of conflicts or throttling: nothing applied, worth resending
+        codes = {reason.code for reason in self.reasons} - {"None"}
+        self.retryable = bool(codes) and codes <= _TRANSIENT_REASONS
 
 
 class AccessDenied(DynamoError):
@@ -356,15 +371,6 @@ def _from_client_error(exc: Any, operation: str | None) -> DynamoError:
     message = str(err.get("Message", "")) or code
     status = meta.get("HTTPStatusCode")
     request_id = meta.get("RequestId")
-    reasons: list[CancellationReason] = []
-    for raw in response.get("CancellationReasons", []) or []:
-        reasons.append(
-            CancellationReason(
-                code=str(raw.get("Code", "None")),
-                message=raw.get("Message"),
-                item=raw.get("Item"),
-            )
-        )
     return error_for_code(
         code,
         message,
@@ -372,5 +378,59 @@ def _from_client_error(exc: Any, operation: str | None) -> DynamoError:
         status=status,
         request_id=request_id,
         item=response.get("Item"),
-        reasons=reasons,
+        reasons=cancellation_reasons(response.get("CancellationReasons")),
+    )
+
+
+def cancellation_reasons(raw: Any) -> list[CancellationReason]:
+    """A transaction's ``CancellationReasons`` (either path's form), one per item, in order."""
+    return [
+        CancellationReason(
+            code=str(r.get("Code", "None")), message=r.get("Message"), item=r.get("Item")
+        )
+        for r in (raw or ())
+        if isinstance(r, Mapping)
+    ]
+
+
+def error_from_response(
+    operation: str,
+    status: int,
+    raw: bytes,
+    request_id: str | None,
+    *,
+    decode: Callable[[bytes], Any],
+) -> DynamoError:
+    """The typed error for an error response body, parsed as botocore's JSON protocol parser
+    does (the fast path's errors; ``decode`` is its codec, so binaries in an item are bytes)."""
+    body: Mapping[str, Any]
+    stripped = raw.strip()
+    if status >= 500 and (not stripped or stripped.startswith(b"<html>")):
+        code = str(status)
+        message = http.client.responses.get(status, "")
+        body = {}
+    else:
+        try:
+            decoded = decode(raw)
+        except ValueError:
+            decoded = {"message": raw.decode("utf-8", "replace")}
+        body = decoded if isinstance(decoded, Mapping) else {"message": str(decoded)}
+        message = str(body.get("message", body.get("Message", "")))
+        code = str(body.get("__type", str(status)))
+        if ":" in code:
+            code = code.split(":", 1)[0]
+        if "#" in code:
+            code = code.rsplit("#", 1)[1]
+    return error_for_code(
+        code,
+        message or code,
+        operation=operation,
+        status=status,
+        request_id=request_id,
+        item=body.get("Item") if code == "ConditionalCheckFailedException" else None,
+        reasons=(
+            cancellation_reasons(body.get("CancellationReasons"))
+            if code == "TransactionCanceledException"
+            else ()
+        ),
     )

@@ -22,13 +22,17 @@ if TYPE_CHECKING:
     from .clock import Clock
 
 __all__ = [
+    "CAPACITY_OPERATIONS",
     "DATA_PLANE_OPERATIONS",
     "READ_OPERATIONS",
+    "TABLE_OPERATIONS",
+    "WRITE_OPERATIONS",
     "Call",
     "Layer",
     "Request",
     "Result",
     "compose",
+    "is_read",
 ]
 
 Result = dict[str, Any]
@@ -49,9 +53,29 @@ DATA_PLANE_OPERATIONS = frozenset(
     }
 )
 
+#: the operations that only read (``is_read`` adds every other Describe*/List*/Get* one)
 READ_OPERATIONS = frozenset(
     {"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems", "DescribeTable", "ListTables"}
 )
+
+#: the operations that write items (what a read cache must invalidate on)
+WRITE_OPERATIONS = frozenset(
+    {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+)
+
+#: the data-plane operations that name exactly one table in ``TableName``
+TABLE_OPERATIONS = frozenset({"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan"})
+
+#: the operations that accept ``ReturnConsumedCapacity``
+CAPACITY_OPERATIONS = DATA_PLANE_OPERATIONS | frozenset(
+    {"ExecuteStatement", "BatchExecuteStatement", "ExecuteTransaction"}
+)
+
+
+def is_read(operation: str) -> bool:
+    """Whether ``operation`` only reads: safe to resend after an unknown outcome, and never a
+    reason to invalidate a cache. The one definition of "read" in the library."""
+    return operation in READ_OPERATIONS or operation.startswith(("Describe", "List", "Get"))
 
 
 @dataclass(slots=True)

@@ -30,7 +30,7 @@ from .errors import DynamoError, PoolTimeout, SessionClosed, ValidationError, tr
 from .layers.breaker import BreakerConfig, BreakerLayer
 from .layers.retry import RetryLayer, RetryPolicy, RetryStats
 from .metrics.collector import MetricsCollector
-from .pipeline import READ_OPERATIONS, Call, Layer, Request, Result, compose
+from .pipeline import Call, Layer, Request, Result, compose, is_read
 from .wire.fastpath import FAST_OPERATIONS, FastPath, library_user_agent
 from .wire.validation import ParamsChecker
 
@@ -303,7 +303,7 @@ class DynamoSession:
         reads are.
         """
         if idempotent is None:
-            idempotent = operation in READ_OPERATIONS
+            idempotent = is_read(operation)
         return await self._call(Request(operation, params, idempotent))
 
     def _sender(self, operation: str) -> Sender:

@@ -36,7 +36,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, Self, TypeVar, cast
 
 from ..clock import Clock
-from ..pipeline import READ_OPERATIONS, Call, Request, Result
+from ..pipeline import WRITE_OPERATIONS, Call, Request, Result, is_read
 from ..products.repository import ProductRepository
 from ..repository import Repository, _canonical
 from .cache import WHOLE_ITEM, CacheStats, ItemKey, ReadCache, WireItem
@@ -52,9 +52,6 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 _PLACEHOLDER = re.compile(r"#[A-Za-z0-9_]+")
-_ITEM_WRITES = frozenset(
-    {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
-)
 
 
 class CacheMetrics(Protocol):
@@ -108,10 +105,6 @@ def written_keys(
     return keys
 
 
-def _is_read(operation: str) -> bool:
-    return operation in READ_OPERATIONS or operation.startswith(("Describe", "List", "Get"))
-
-
 class CacheInvalidationLayer:
     """Session layer: a write sent through the session by ANY repository invalidates the caches.
 
@@ -136,7 +129,7 @@ class CacheInvalidationLayer:
         self._views.add(view)
 
     async def __call__(self, request: Request, call_next: Call) -> Result:
-        if _is_read(request.operation) or not self._views:
+        if is_read(request.operation) or not self._views:
             return await call_next(request)
         try:
             return await call_next(request)
@@ -176,7 +169,7 @@ class _CachingSession:
             tables = params.get("RequestItems", {})
             if list(tables) == [self._table]:
                 return await self._batch_get(params)
-        if _is_read(operation):
+        if is_read(operation):
             return await self._session.call(operation, params, idempotent=idempotent)
         try:
             return await self._session.call(operation, params, idempotent=idempotent)
@@ -185,7 +178,7 @@ class _CachingSession:
 
     def after_write(self, operation: str, params: Mapping[str, Any]) -> None:
         """Invalidate what a write (sent, failed or cancelled) may have changed."""
-        if operation in _ITEM_WRITES:
+        if operation in WRITE_OPERATIONS:
             try:
                 keys = written_keys(operation, params, self._key_names)
             except (KeyError, TypeError, AttributeError):

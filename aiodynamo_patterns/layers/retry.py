@@ -39,7 +39,6 @@ from ..errors import (
     DynamoError,
     OutcomeUnknown,
     PoolTimeout,
-    ServiceUnavailable,
     Throttled,
     TransactionCanceled,
     TransactionConflict,
@@ -171,31 +170,18 @@ class RetryBudget:
         self.tokens = round(min(self.capacity, self.tokens + amount), 6)
 
 
-#: cancellation reasons of a transaction that another attempt may not meet
-_TRANSIENT_REASONS = frozenset(
-    {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
-)
-
-
-def _transiently_cancelled(exc: BaseException) -> bool:
-    """A transaction cancelled only because of conflicts or throttling (nothing was applied)."""
-    if not isinstance(exc, TransactionCanceled) or not exc.reasons:
-        return False
-    codes = {reason.code for reason in exc.reasons} - {"None"}
-    return bool(codes) and codes <= _TRANSIENT_REASONS
-
-
 def is_retryable(exc: BaseException) -> bool:
-    """Whether resending could give another answer (throttling, 5xx, conflicts, transport)."""
-    return isinstance(
-        exc, Throttled | TransactionConflict | ServiceUnavailable | TransportError
-    ) or _transiently_cancelled(exc)
+    """Whether the retry layer resends ``exc``: exactly the error's own ``retryable`` flag
+    (throttling, 5xx, conflicts, transport, a transaction cancelled only transiently)."""
+    return isinstance(exc, DynamoError) and exc.retryable
 
 
 def provably_not_executed(exc: BaseException) -> bool:
     """Whether the failure proves the request did not execute (safe to resend any write)."""
-    if isinstance(exc, Throttled | TransactionConflict) or _transiently_cancelled(exc):
+    if isinstance(exc, Throttled | TransactionConflict):
         return True
+    if isinstance(exc, TransactionCanceled):
+        return exc.retryable  # cancelled for conflicts or throttling only: nothing was applied
     return isinstance(exc, TransportError) and not exc.request_sent
 
 

@@ -46,7 +46,7 @@ from ..errors import (
     TransactionCanceled,
     ValidationError,
 )
-from ..pipeline import DATA_PLANE_OPERATIONS, Call, Request, Result
+from ..pipeline import CAPACITY_OPERATIONS, WRITE_OPERATIONS, Call, Request, Result
 from .series import (
     LATENCY_BUCKETS,
     CacheSeries,
@@ -70,13 +70,6 @@ __all__ = [
 
 logger = logging.getLogger("aiodynamo_patterns")
 
-#: operations that accept ``ReturnConsumedCapacity``
-CAPACITY_OPERATIONS = DATA_PLANE_OPERATIONS | frozenset(
-    {"ExecuteStatement", "BatchExecuteStatement", "ExecuteTransaction"}
-)
-_WRITE_OPERATIONS = frozenset(
-    {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
-)
 # Outcomes the caller asked about (a condition, a missing item): logged at INFO, not WARNING.
 _BUSINESS_ERRORS = (ConditionFailed, ItemNotFound, TransactionCanceled, ValidationError)
 _ATTEMPTS = "metrics.attempts"
@@ -303,7 +296,7 @@ class MetricsCollector:
 
     def _add_capacity(self, series: OperationSeries, consumed: Any) -> tuple[float, float]:
         entries = consumed if isinstance(consumed, list) else [consumed]
-        is_write = series.operation in _WRITE_OPERATIONS
+        is_write = series.operation in WRITE_OPERATIONS
         read_total = write_total = 0.0
         for entry in entries:
             if not isinstance(entry, Mapping):

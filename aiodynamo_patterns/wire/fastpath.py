@@ -14,7 +14,7 @@ legacy retry handler, response-shape walk) and does the work itself:
 - every response's ``x-amz-crc32`` is verified (a mismatch is ``TransportError`` with code
   ``ChecksumMismatch``, as on the botocore path);
 - the response is decoded into exactly what botocore's parser returns, and an error response is
-  mapped by :func:`.errors.error_for_code` to the same typed error as the botocore path.
+  mapped by :func:`..errors.error_from_response` to the same typed error as the botocore path.
 
 Anything else (table management, rare operations), proxied endpoints, unsigned clients and
 clients whose internals do not look as verified go through aiobotocore unchanged. The private
@@ -23,7 +23,6 @@ attributes involved are all in :mod:`._aiobotocore_adapter`.
 
 from __future__ import annotations
 
-import http.client
 import platform
 import zlib
 from collections.abc import Awaitable, Callable
@@ -34,14 +33,8 @@ import aiobotocore
 import botocore
 from yarl import URL
 
-from ..errors import (
-    CancellationReason,
-    DynamoError,
-    TransportError,
-    ValidationError,
-    error_for_code,
-)
-from ..pipeline import DATA_PLANE_OPERATIONS, Result
+from ..errors import DynamoError, TransportError, ValidationError, error_from_response
+from ..pipeline import DATA_PLANE_OPERATIONS, TABLE_OPERATIONS, Result
 from .aiobotocore import ClientAdapter, FastPathUnavailable, probe, warn_once
 from .codec import decode, encode
 from .sigv4 import SignedTarget, SigV4Signer, amz_timestamp
@@ -50,7 +43,6 @@ __all__ = ["FAST_OPERATIONS", "FastPath", "library_user_agent"]
 
 FAST_OPERATIONS = DATA_PLANE_OPERATIONS
 
-_TABLE_OPERATIONS = frozenset({"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan"})
 _TARGET_PREFIX = "DynamoDB_20120810."
 _CONTENT_TYPE = "application/x-amz-json-1.0"
 _MAX_ROUTES = 1024
@@ -87,7 +79,7 @@ class _Route:
 
 def _resources(operation: str, params: dict[str, Any]) -> object:
     """The request's inputs to the endpoint rules besides the client's own settings."""
-    if operation in _TABLE_OPERATIONS:
+    if operation in TABLE_OPERATIONS:
         return params.get("TableName")
     if operation.startswith("Batch"):
         items = params.get("RequestItems")
@@ -191,7 +183,7 @@ class FastPath:
                 )
         request_id = received.get("x-amzn-requestid")
         if status >= 300:
-            raise _error(operation, status, raw, request_id)
+            raise error_from_response(operation, status, raw, request_id, decode=decode)
         try:
             parsed = decode(raw)
         except ValueError as exc:
@@ -236,42 +228,3 @@ class FastPath:
         return _Route(
             URL(info.url, encoded=True), SignedTarget.from_url(info.url), signer, info.headers
         )
-
-
-def _error(operation: str, status: int, raw: bytes, request_id: str | None) -> DynamoError:
-    """The typed error for an error response, parsed as botocore's JSON protocol parser does."""
-    body: dict[str, Any]
-    stripped = raw.strip()
-    if status >= 500 and (not stripped or stripped.startswith(b"<html>")):
-        code = str(status)
-        message = http.client.responses.get(status, "")
-        body = {}
-    else:
-        try:
-            decoded = decode(raw)
-        except ValueError:
-            decoded = {"message": raw.decode("utf-8", "replace")}
-        body = decoded if isinstance(decoded, dict) else {"message": str(decoded)}
-        message = str(body.get("message", body.get("Message", "")))
-        code = str(body.get("__type", str(status)))
-        if ":" in code:
-            code = code.split(":", 1)[0]
-        if "#" in code:
-            code = code.rsplit("#", 1)[1]
-    reasons = [
-        CancellationReason(
-            code=str(r.get("Code", "None")), message=r.get("Message"), item=r.get("Item")
-        )
-        for r in (body.get("CancellationReasons") or [])
-        if isinstance(r, dict)
-    ]
-    item = body.get("Item") if code == "ConditionalCheckFailedException" else None
-    return error_for_code(
-        code,
-        message or code,
-        operation=operation,
-        status=status,
-        request_id=request_id,
-        item=item,
-        reasons=reasons if code == "TransactionCanceledException" else (),
-    )

@@ -56,7 +56,15 @@ MODULE_LEVEL_ONLY = {
     },
     # needs the `prometheus` extra, so it is not imported by the package
     "aiodynamo_patterns.metrics.prometheus": {"DynamoMetricsExporter", "prometheus_text"},
-    "aiodynamo_patterns.pipeline": {"DATA_PLANE_OPERATIONS", "READ_OPERATIONS", "compose"},
+    "aiodynamo_patterns.pipeline": {
+        "CAPACITY_OPERATIONS",
+        "DATA_PLANE_OPERATIONS",
+        "READ_OPERATIONS",
+        "TABLE_OPERATIONS",
+        "WRITE_OPERATIONS",
+        "compose",
+        "is_read",
+    },
     "aiodynamo_patterns.layers.retry": {"RetryBudget", "is_retryable", "provably_not_executed"},
 }
 # Implementation modules: their names are importable for the curious and for tests, but they are

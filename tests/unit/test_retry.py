@@ -299,3 +299,46 @@ async def test_a_transaction_cancelled_only_by_conflicts_is_resent(
         with pytest.raises(TransactionCanceled):
             await retry(write(idempotent=False), inner)
     assert len(inner.attempts) == (2 if retried else 1)
+
+
+def _one_of_each() -> list[DynamoError]:
+    import aiodynamo_patterns.errors as errors
+
+    made: list[DynamoError] = []
+    for name in errors.__all__:
+        cls = getattr(errors, name)
+        if isinstance(cls, type) and issubclass(cls, DynamoError):
+            made.append(cls("x", operation="UpdateItem"))
+    conflict = errors.CancellationReason(code="TransactionConflict")
+    innocent = errors.CancellationReason(code="None")
+    made.append(errors.TransactionCanceled("x", reasons=[innocent, conflict]))
+    made.append(
+        errors.TransactionCanceled(
+            "x", reasons=[errors.CancellationReason("ConditionalCheckFailed"), conflict]
+        )
+    )
+    return made
+
+
+@pytest.mark.parametrize("error", _one_of_each(), ids=lambda e: f"{type(e).__name__}-{e.retryable}")
+async def test_the_retry_layer_resends_exactly_the_errors_marked_retryable(
+    error: DynamoError,
+) -> None:
+    """An idempotent call is resent after an error if and only if the error says retryable."""
+    retry, _ = layer()
+    script = Script([error])
+
+    if error.retryable:
+        assert await retry(write(idempotent=True), script) == {"ok": True}
+        assert script.attempts == [0, 1]
+    else:
+        with pytest.raises(type(error)):
+            await retry(write(idempotent=True), script)
+        assert script.attempts == [0]
+
+
+def test_batch_incomplete_is_not_retryable_since_the_batch_was_already_resent() -> None:
+    """BatchIncomplete comes after the repository's own resends: it is not marked retryable."""
+    from aiodynamo_patterns import BatchIncomplete
+
+    assert BatchIncomplete("left over", unprocessed=[{"PK": {"S": "k"}}]).retryable is False

@@ -169,12 +169,9 @@ class _CachingSession:
             tables = params.get("RequestItems", {})
             if list(tables) == [self._table]:
                 return await self._batch_get(params)
-        if is_read(operation):
-            return await self._session.call(operation, params, idempotent=idempotent)
-        try:
-            return await self._session.call(operation, params, idempotent=idempotent)
-        finally:
-            self.after_write(operation, params)
+        # A write is invalidated once, by the session's CacheInvalidationLayer (installed with
+        # this view), when it returns or fails, whichever repository sent it.
+        return await self._session.call(operation, params, idempotent=idempotent)
 
     def after_write(self, operation: str, params: Mapping[str, Any]) -> None:
         """Invalidate what a write (sent, failed or cancelled) may have changed."""

@@ -218,6 +218,28 @@ async def test_every_write_through_the_cached_repository_invalidates(
             assert projected == {"stock": expected_stock}
 
 
+async def test_one_write_invalidates_its_keys_once(
+    products: ProductRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write through the cached repository invalidates its keys exactly once (one place)."""
+    pid = await _product(products, stock=5)
+    async with CachedRepository(products, ttl=3600) as cached:
+        await cached.get_item(_key(pid))
+        calls: list[int] = []
+        original = cached.cache.invalidate_many
+
+        def counting(keys: Any) -> int:
+            calls.append(1)
+            return original(keys)
+
+        monkeypatch.setattr(cached.cache, "invalidate_many", counting)
+        await cached.update_product_stock(pid, -1)
+        assert len(calls) == 1
+        assert cached.stats().invalidations == 1
+        fresh = await cached.get_item(_key(pid))
+        assert fresh is not None and fresh["stock"] == 4
+
+
 async def test_ttl_expiry_and_size_eviction_are_counted_apart(
     products: ProductRepository, counting: CountingLayer
 ) -> None:

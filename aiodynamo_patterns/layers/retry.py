@@ -204,9 +204,8 @@ class RetryLayer:
         self._exhausted_logged = False
 
     async def __call__(self, request: Request, call_next: Call) -> Result:
-        policy = self.policy
         started = request.started_at(self.clock)
-        spent = 0.0
+        spent = 0.0  # budget tokens this call has spent on retries so far
         self._calls += 1
         attempt = 0
         while True:
@@ -215,68 +214,9 @@ class RetryLayer:
             try:
                 result = await call_next(request)
             except DynamoError as exc:
-                if not is_retryable(exc):
-                    if not isinstance(exc, CircuitOpen | PoolTimeout):
-                        # A definitive answer: the tokens this call spent come back. (An open
-                        # circuit or a full pool is no answer: the call ends unresolved.)
-                        self.budget.refund(spent)
-                    raise
-                if not request.idempotent and not provably_not_executed(exc):
-                    self._outcome_unknown += 1
-                    unknown = OutcomeUnknown(
-                        f"{request.operation} is not idempotent and failed after it may have "
-                        f"been sent ({exc.code}); it may or may not have been applied",
-                        operation=request.operation,
-                        code="OutcomeUnknown",
-                        request_id=exc.request_id,
-                    )
-                    unknown.add_note(f"attempt {attempt + 1}; not resent to avoid a double apply")
-                    raise unknown from exc
-                reason = self._reason_to_stop(exc, attempt, started)
-                if reason is not None:
-                    self._give_ups += 1
-                    exc.add_note(
-                        f"aiodynamo_patterns retry: gave up after {attempt + 1} attempt(s) "
-                        f"in {self.clock.now() - started:.3f}s: {reason}"
-                    )
-                    logger.debug(
-                        "giving up %s after %d attempt(s): %s",
-                        request.operation,
-                        attempt + 1,
-                        reason,
-                    )
-                    raise
-                cost = policy.timeout_retry_cost if exc.code == "Timeout" else policy.retry_cost
-                if not self.budget.spend(cost):
-                    self._budget_exhausted += 1
-                    self._give_ups += 1
-                    exc.add_note(
-                        f"aiodynamo_patterns retry: gave up after {attempt + 1} attempt(s): "
-                        f"retry budget exhausted ({self.budget.tokens:g} of "
-                        f"{self.budget.capacity:g} tokens left)"
-                    )
-                    if not self._exhausted_logged:  # once per drain, not once per call
-                        self._exhausted_logged = True
-                        logger.warning(
-                            "retry budget exhausted: %s and later calls are not retried (%s)",
-                            request.operation,
-                            exc.code,
-                        )
-                    raise
+                # raises when this failure ends the call; else the wait and the tokens it costs
+                delay, cost = self._next_attempt(request, exc, attempt, started, spent)
                 spent += cost
-                delay = policy.backoff.delay(attempt)
-                if policy.deadline is not None:
-                    remaining = policy.deadline - (self.clock.now() - started)
-                    if delay >= remaining:
-                        self.budget.refund(cost)
-                        spent -= cost
-                        self._deadline_exceeded += 1
-                        self._give_ups += 1
-                        exc.add_note(
-                            f"aiodynamo_patterns retry: gave up after {attempt + 1} attempt(s): "
-                            f"the next attempt would start after the {policy.deadline:g}s deadline"
-                        )
-                        raise
                 self._retries += 1
                 logger.debug(
                     "retrying %s (attempt %d failed with %s) in %.3fs",
@@ -288,15 +228,85 @@ class RetryLayer:
                 await self.clock.sleep(delay)
                 attempt += 1
                 continue
-            self._successes += 1
-            if self._exhausted_logged and self.budget.tokens >= self.budget.capacity / 2:
-                self._exhausted_logged = False
-            if attempt:
-                self._successes_after_retry += 1
-                self.budget.refund(spent)
-            else:
-                self.budget.refund(policy.success_reward)
+            self._succeeded(attempt, spent)
             return result
+
+    def _next_attempt(
+        self, request: Request, exc: DynamoError, attempt: int, started: float, spent: float
+    ) -> tuple[float, float]:
+        """``(delay, cost)`` of the retry after ``exc``, or raise what the call ends with."""
+        if not is_retryable(exc):
+            if not isinstance(exc, CircuitOpen | PoolTimeout):
+                # A definitive answer: the tokens this call spent come back. (An open
+                # circuit or a full pool is no answer: the call ends unresolved.)
+                self.budget.refund(spent)
+            raise exc
+        if not request.idempotent and not provably_not_executed(exc):
+            self._outcome_unknown += 1
+            unknown = OutcomeUnknown(
+                f"{request.operation} is not idempotent and failed after it may have "
+                f"been sent ({exc.code}); it may or may not have been applied",
+                operation=request.operation,
+                code="OutcomeUnknown",
+                request_id=exc.request_id,
+            )
+            unknown.add_note(f"attempt {attempt + 1}; not resent to avoid a double apply")
+            raise unknown from exc
+        reason = self._reason_to_stop(exc, attempt, started)
+        if reason is not None:
+            self._give_up(
+                exc,
+                f"gave up after {attempt + 1} attempt(s) in "
+                f"{self.clock.now() - started:.3f}s: {reason}",
+            )
+            logger.debug(
+                "giving up %s after %d attempt(s): %s", request.operation, attempt + 1, reason
+            )
+            raise exc
+        policy = self.policy
+        cost = policy.timeout_retry_cost if exc.code == "Timeout" else policy.retry_cost
+        if not self.budget.spend(cost):
+            self._budget_exhausted += 1
+            self._give_up(
+                exc,
+                f"gave up after {attempt + 1} attempt(s): retry budget exhausted "
+                f"({self.budget.tokens:g} of {self.budget.capacity:g} tokens left)",
+            )
+            if not self._exhausted_logged:  # once per drain, not once per call
+                self._exhausted_logged = True
+                logger.warning(
+                    "retry budget exhausted: %s and later calls are not retried (%s)",
+                    request.operation,
+                    exc.code,
+                )
+            raise exc
+        delay = policy.backoff.delay(attempt)
+        if policy.deadline is not None:
+            remaining = policy.deadline - (self.clock.now() - started)
+            if delay >= remaining:
+                self.budget.refund(cost)
+                self._deadline_exceeded += 1
+                self._give_up(
+                    exc,
+                    f"gave up after {attempt + 1} attempt(s): the next attempt would "
+                    f"start after the {policy.deadline:g}s deadline",
+                )
+                raise exc
+        return delay, cost
+
+    def _give_up(self, exc: DynamoError, why: str) -> None:
+        self._give_ups += 1
+        exc.add_note(f"aiodynamo_patterns retry: {why}")
+
+    def _succeeded(self, attempt: int, spent: float) -> None:
+        self._successes += 1
+        if self._exhausted_logged and self.budget.tokens >= self.budget.capacity / 2:
+            self._exhausted_logged = False
+        if attempt:
+            self._successes_after_retry += 1
+            self.budget.refund(spent)
+        else:
+            self.budget.refund(self.policy.success_reward)
 
     def _reason_to_stop(self, exc: DynamoError, attempt: int, started: float) -> str | None:
         policy = self.policy

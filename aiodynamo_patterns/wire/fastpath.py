@@ -123,23 +123,8 @@ class FastPath:
         """One attempt of ``operation``; raises the library's typed errors."""
         if not self.active:
             return await self._compatible(operation, params)
-        adapter = self._adapter
-        credentials = await adapter.frozen_credentials()
-        try:
-            # account_id feeds the account-ID endpoint rules (absent from older botocore's tuple)
-            key = (
-                operation,
-                _resources(operation, params),
-                getattr(credentials, "account_id", None),
-            )
-            route = self._routes[key]
-        except KeyError:
-            route = await self._route(operation, params)
-            if len(self._routes) >= _MAX_ROUTES:
-                self._routes.clear()
-            self._routes[key] = route
-        except TypeError:  # unhashable garbage where a table name belongs: resolve every time
-            route = await self._route(operation, params)
+        credentials = await self._adapter.frozen_credentials()
+        route = await self._route_for(operation, params, credentials)
         if route is None:
             return await self._compatible(operation, params)
         try:
@@ -166,51 +151,33 @@ class FastPath:
         )
         # Not signed (as on botocore's path): the checksum needs the identity-encoded bytes.
         headers["Accept-Encoding"] = "identity"
-        async with adapter.aiohttp_session.post(route.url, data=body, headers=headers) as response:
+        post = self._adapter.aiohttp_session.post
+        async with post(route.url, data=body, headers=headers) as response:
             raw = await response.read()
             status = response.status
             raw_headers = response.raw_headers
-        received = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw_headers}
-        expected_crc = received.get("x-amz-crc32")
-        if expected_crc is not None:
-            actual = zlib.crc32(raw) & 0xFFFFFFFF
-            if not expected_crc.isdigit() or int(expected_crc) != actual:
-                raise TransportError(
-                    "response failed its CRC32 check and was discarded: Checksum crc32 failed, "
-                    f"expected checksum: {expected_crc} did not match calculated checksum: {actual}",
-                    operation=operation,
-                    code="ChecksumMismatch",
-                )
-        request_id = received.get("x-amzn-requestid")
-        if status >= 300:
-            raise error_from_response(operation, status, raw, request_id, decode=decode)
+        return _parse(operation, status, raw, raw_headers, self._output_members[operation])
+
+    async def _route_for(
+        self, operation: str, params: dict[str, Any], credentials: Any
+    ) -> _Route | None:
+        """The cached route of this request (resolved by the endpoint rules once per key)."""
         try:
-            parsed = decode(raw)
-        except ValueError as exc:
-            raise DynamoError(
-                f"Unable to parse response ({exc}), invalid JSON received",
-                operation=operation,
-                code="ResponseParserError",
-                status=status,
-                request_id=request_id,
-            ) from None
-        if not isinstance(parsed, dict):
-            raise DynamoError(
-                "Unable to parse response, expected a JSON object",
-                operation=operation,
-                code="ResponseParserError",
-                status=status,
-                request_id=request_id,
+            # account_id feeds the account-ID endpoint rules (absent from older botocore's tuple)
+            key = (
+                operation,
+                _resources(operation, params),
+                getattr(credentials, "account_id", None),
             )
-        members = self._output_members[operation]
-        for extra in [k for k in parsed if k not in members]:
-            del parsed[extra]  # botocore keeps only modelled members
-        metadata: dict[str, Any] = {"HTTPStatusCode": status, "HTTPHeaders": received}
-        if request_id is not None:
-            metadata["RequestId"] = request_id
-        metadata["RetryAttempts"] = 0
-        parsed["ResponseMetadata"] = metadata
-        return parsed
+            return self._routes[key]
+        except KeyError:
+            route = await self._route(operation, params)
+            if len(self._routes) >= _MAX_ROUTES:
+                self._routes.clear()
+            self._routes[key] = route
+            return route
+        except TypeError:  # unhashable garbage where a table name belongs: resolve every time
+            return await self._route(operation, params)
 
     async def _route(self, operation: str, params: dict[str, Any]) -> _Route | None:
         try:
@@ -228,3 +195,53 @@ class FastPath:
         return _Route(
             URL(info.url, encoded=True), SignedTarget.from_url(info.url), signer, info.headers
         )
+
+
+def _parse(
+    operation: str,
+    status: int,
+    raw: bytes,
+    raw_headers: tuple[tuple[bytes, bytes], ...],
+    members: frozenset[str],
+) -> Result:
+    """The response as botocore's parser returns it (checksum verified), or its typed error."""
+    received = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw_headers}
+    expected_crc = received.get("x-amz-crc32")
+    if expected_crc is not None:
+        actual = zlib.crc32(raw) & 0xFFFFFFFF
+        if not expected_crc.isdigit() or int(expected_crc) != actual:
+            raise TransportError(
+                "response failed its CRC32 check and was discarded: Checksum crc32 failed, "
+                f"expected checksum: {expected_crc} did not match calculated checksum: {actual}",
+                operation=operation,
+                code="ChecksumMismatch",
+            )
+    request_id = received.get("x-amzn-requestid")
+    if status >= 300:
+        raise error_from_response(operation, status, raw, request_id, decode=decode)
+    try:
+        parsed = decode(raw)
+    except ValueError as exc:
+        raise DynamoError(
+            f"Unable to parse response ({exc}), invalid JSON received",
+            operation=operation,
+            code="ResponseParserError",
+            status=status,
+            request_id=request_id,
+        ) from None
+    if not isinstance(parsed, dict):
+        raise DynamoError(
+            "Unable to parse response, expected a JSON object",
+            operation=operation,
+            code="ResponseParserError",
+            status=status,
+            request_id=request_id,
+        )
+    for extra in [k for k in parsed if k not in members]:
+        del parsed[extra]  # botocore keeps only modelled members
+    metadata: dict[str, Any] = {"HTTPStatusCode": status, "HTTPHeaders": received}
+    if request_id is not None:
+        metadata["RequestId"] = request_id
+    metadata["RetryAttempts"] = 0
+    parsed["ResponseMetadata"] = metadata
+    return parsed

@@ -14,7 +14,8 @@ import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 from boto3.dynamodb.conditions import Attr, ConditionBase
 
@@ -128,6 +129,23 @@ class Repository:
         self.key_names = tuple(key_names)
         self.batch_deadline = batch_deadline
         self.batch_backoff = batch_backoff or Backoff(base=0.05, cap=1.0)
+
+    # -- lifecycle: a plain repository holds nothing (the session is the caller's); a cached
+    # one (CachedRepository) stops its reads in flight --------------------------------------
+
+    async def aclose(self) -> None:
+        """Release what the repository holds (nothing; see :class:`CachedRepository`)."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
 
     # -- helpers --------------------------------------------------------------------------
 

@@ -191,8 +191,8 @@ def create_app(
     app.add_exception_handler(DynamoError, error_handler)
     app.add_exception_handler(RequestValidationError, error_handler)
 
-    def products_of(request: Request) -> CachedRepository:
-        products: CachedRepository = request.app.state.products
+    def products_of(request: Request) -> ProductRepository:
+        products: ProductRepository = request.app.state.products
         return products
 
     @app.post("/products", status_code=201)

@@ -27,17 +27,16 @@ before it, and the cache would then keep that for a whole TTL.
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 import re
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, Self, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar, cast
 
 from ..clock import Clock
+from ..errors import ValidationError
 from ..pipeline import WRITE_OPERATIONS, Call, Request, Result, is_read
-from ..products.repository import ProductRepository
 from ..repository import Repository, _canonical
 from .cache import WHOLE_ITEM, CacheStats, ItemKey, ReadCache, WireItem
 
@@ -48,8 +47,6 @@ __all__ = ["CacheInvalidationLayer", "CacheMetrics", "CachedRepository"]
 
 logger = logging.getLogger("aiodynamo_patterns")
 
-P = ParamSpec("P")
-T = TypeVar("T")
 
 _PLACEHOLDER = re.compile(r"#[A-Za-z0-9_]+")
 
@@ -319,44 +316,55 @@ class _CachingSession:
                 cache.end_read((table, key), state)
 
 
-def _forward(
-    method: Callable[Concatenate[Any, P], T],
-) -> Callable[Concatenate[CachedRepository, P], T]:
-    """A method of CachedRepository that runs the wrapped repository's method of that name.
+R = TypeVar("R", bound=Repository)
 
-    The signature is the wrapped class's own, so it follows that class when it changes.
-    """
-    name = method.__name__
+_CACHED_TYPES: dict[type[Repository], type[Repository]] = {}
 
-    def forward(self: CachedRepository, /, *args: P.args, **kwargs: P.kwargs) -> T:
-        target = getattr(self._inner, name, None)
-        if target is None:
-            raise AttributeError(
-                f"the wrapped {type(self.repository).__name__} has no method {name!r}"
-            )
-        return cast(T, target(*args, **kwargs))
 
-    forward.__name__ = forward.__qualname__ = name
-    forward.__doc__ = method.__doc__
-    return forward
+def _already_initialised(self: object, *args: object, **kwargs: object) -> None:
+    """The ``__init__`` of a ``Cached<cls>`` type: :meth:`CachedRepository.__new__` did it."""
+
+
+def _cached_type(cls: type[Repository]) -> type[Repository]:
+    """``Cached<cls>``: a subclass of both :class:`CachedRepository` and ``cls`` (made once)."""
+    made = _CACHED_TYPES.get(cls)
+    if made is None:
+        made = _CACHED_TYPES[cls] = type(
+            f"Cached{cls.__name__}",
+            (CachedRepository, cls),
+            # CachedRepository.__new__ sets the copy up; the wrapped class's __init__ must not
+            # run again on it with CachedRepository's arguments
+            {"__module__": cls.__module__, "__init__": _already_initialised},
+        )
+    return made
 
 
 class CachedRepository:
-    """A drop-in for the repository it wraps, with reads served from a TTL + LRU cache.
+    """The repository it wraps, with reads served from a TTL + LRU cache.
 
-    ``CachedRepository(products, ttl=30, maxsize=50_000)`` offers the methods of ``products``
-    (``get_product``, ``update_product_stock``, ``batch_get``, ...). Writes go to DynamoDB through
-    the wrapped repository and invalidate every cached projection of the keys they touch; reads
-    go through the cache. ``negative_ttl`` also caches "no such item" (for a shorter time);
-    ``jitter`` shortens each TTL by up to that fraction at random; ``cache`` shares one
-    :class:`ReadCache` between repositories (the other settings are then the cache's own).
-    ``metrics`` (or else ``session.metrics``) receives ``record_cache(table, hit, latency_s)``
-    for every lookup.
+    ``CachedRepository(products, ttl=30, maxsize=50_000)`` returns a copy of ``products`` whose
+    session is a caching view of the real one: an instance of ``products``' own class (mypy sees
+    a ``ProductRepository``, every method of it and of any subclass runs unchanged, nothing is
+    forwarded or re-declared) and of this class, which adds the cache controls below. Writes go
+    to DynamoDB and invalidate every cached projection of the keys they touch; reads go through
+    the cache. ``negative_ttl`` also caches "no such item" (for a shorter time); ``jitter``
+    shortens each TTL by up to that fraction at random; ``cache`` shares one :class:`ReadCache`
+    between repositories (the other settings are then the cache's own). ``metrics`` (or else
+    ``session.metrics``) receives ``record_cache(table, hit, latency_s)`` for every lookup.
+
+    The controls (:meth:`stats`, :meth:`invalidate`, :attr:`cache`, :attr:`repository`) are
+    there at run time; with mypy, reach them through ``CachedRepository.of(cached)``.
     """
 
-    def __init__(
-        self,
-        repository: Repository,
+    #: the repository that was wrapped (its session is the real one)
+    repository: Repository
+    #: the cache the reads go through
+    cache: ReadCache
+    _owns_cache: bool
+
+    def __new__(  # type: ignore[misc]  # returns the wrapped type, on purpose: see the docstring
+        cls,
+        repository: R,
         *,
         ttl: float = 60.0,
         maxsize: int = 10_000,
@@ -366,63 +374,67 @@ class CachedRepository:
         clock: Clock | None = None,
         cache: ReadCache | None = None,
         metrics: CacheMetrics | None = None,
+    ) -> R:
+        if not isinstance(repository, Repository):
+            raise ValidationError("must be a Repository", field="repository")
+        if isinstance(repository, CachedRepository):
+            raise ValidationError("is cached already", field="repository")
+        made = cast(CachedRepository, object.__new__(_cached_type(type(repository))))
+        made.__dict__.update(vars(repository))
+        made._attach(
+            repository,
+            ReadCache(
+                ttl=ttl,
+                maxsize=maxsize,
+                negative_ttl=negative_ttl,
+                jitter=jitter,
+                clock=clock or repository.session.clock,
+            )
+            if cache is None
+            else cache,
+            owns_cache=cache is None,
+            metrics=metrics,
+            consistent_fill=consistent_fill,
+        )
+        return cast(R, made)
+
+    def _attach(
+        self,
+        repository: Repository,
+        cache: ReadCache,
+        *,
+        owns_cache: bool,
+        metrics: CacheMetrics | None,
+        consistent_fill: bool,
     ) -> None:
         self.repository = repository
-        self.session: DynamoSession = repository.session
-        self.table_name = repository.table_name
-        self.key_names = repository.key_names
-        self._owns_cache = cache is None
-        self.cache = cache or ReadCache(
-            ttl=ttl,
-            maxsize=maxsize,
-            negative_ttl=negative_ttl,
-            jitter=jitter,
-            clock=clock or repository.session.clock,
-        )
+        self._owns_cache = owns_cache
+        session = repository.session
+        self.cache = cache
         view = _CachingSession(
-            repository.session,
+            session,
             self.cache,
             repository.table_name,
             repository.key_names,
             metrics,
             consistent_fill,
         )
-        CacheInvalidationLayer.install(repository.session).register(view)
-        inner = copy.copy(repository)
+        CacheInvalidationLayer.install(session).register(view)
         # Duck-typed: the view forwards everything it does not intercept to the real session.
-        inner.session = cast("DynamoSession", view)
-        self._inner = inner
+        cast(Repository, self).session = cast("DynamoSession", view)
 
-    # Repository
-    create_item = _forward(Repository.create_item)
-    put_item = _forward(Repository.put_item)
-    get_item = _forward(Repository.get_item)
-    update_item = _forward(Repository.update_item)
-    delete_item = _forward(Repository.delete_item)
-    query = _forward(Repository.query)
-    query_all = _forward(Repository.query_all)
-    scan = _forward(Repository.scan)
-    scan_all = _forward(Repository.scan_all)
-    batch_get = _forward(Repository.batch_get)
-    batch_write = _forward(Repository.batch_write)
-    transact_write = _forward(Repository.transact_write)
-    # ProductRepository (AttributeError when the wrapped repository is not one)
-    create_product = _forward(ProductRepository.create_product)
-    get_product = _forward(ProductRepository.get_product)
-    update_product_stock = _forward(ProductRepository.update_product_stock)
-    get_products_by_category = _forward(ProductRepository.get_products_by_category)
-    batch_get_products = _forward(ProductRepository.batch_get_products)
-
-    def __getattr__(self, name: str) -> Any:
-        # Methods a repository subclass adds later are forwarded too (untyped here).
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self._inner, name)
+    @staticmethod
+    def of(repository: Repository) -> CachedRepository:
+        """``repository`` typed as the cached repository it is (for its cache controls)."""
+        if not isinstance(repository, CachedRepository):
+            raise ValidationError("is not a CachedRepository", field="repository")
+        return repository
 
     def invalidate(self, keys: Iterable[Mapping[str, Any]]) -> int:
         """Drop the cached entries of ``keys`` by hand (after a write made elsewhere)."""
+        inner = self.repository
         return self.cache.invalidate_many(
-            (self.table_name, _canonical(self.repository._key(k))) for k in keys
+            (inner.table_name, _canonical(inner._key(k))) for k in keys
         )
 
     def stats(self) -> CacheStats:
@@ -445,6 +457,5 @@ class CachedRepository:
         await self.aclose()
 
     def __repr__(self) -> str:
-        return (
-            f"<CachedRepository {type(self.repository).__name__} {self.table_name} {self.cache!r}>"
-        )
+        inner = self.repository
+        return f"<CachedRepository {type(inner).__name__} {inner.table_name} {self.cache!r}>"

@@ -19,6 +19,7 @@ from aiodynamo_patterns import (
     SessionClosed,
     TransactPut,
     TransactUpdate,
+    ValidationError,
 )
 from aiodynamo_patterns.pipeline import Call, Request, Result
 from aiodynamo_patterns.testing import ManualClock
@@ -436,9 +437,47 @@ async def test_metrics_hook_records_hits_and_misses(
 
 async def test_product_methods_need_a_product_repository(repo: Repository) -> None:
     """Wrapping a plain Repository offers its methods only."""
-    cached = CachedRepository(repo)
+    cached: Any = CachedRepository(repo)
     with pytest.raises(AttributeError, match="get_product"):
         await cached.get_product("PRODUCT#1")
+
+
+class AuditedProducts(ProductRepository):
+    """A user's own repository subclass with a read method the library has never heard of."""
+
+    async def name_of(self, product_id: str) -> str | None:
+        product = await self.get_product(product_id)
+        return None if product is None else str(product["name"])
+
+
+async def test_the_cached_copy_is_the_wrapped_class_and_caches_its_own_methods(
+    products: ProductRepository, counting: CountingLayer
+) -> None:
+    """A cached user subclass is an instance of it; its own read methods hit the cache too."""
+    audited = AuditedProducts(products.session, products.table_name)
+    pid = await _product(products, stock=3)
+    async with CachedRepository(audited, ttl=60) as cached:
+        assert isinstance(cached, AuditedProducts) and isinstance(cached, CachedRepository)
+        assert type(cached).__name__ == "CachedAuditedProducts"
+        before = counting.calls.get("GetItem", 0)
+        names = [await cached.name_of(pid) for _ in range(5)]
+        assert names == [names[0]] * 5 and names[0] is not None
+        assert counting.calls.get("GetItem", 0) - before == 1
+        assert CachedRepository.of(cached).stats().hits == 4
+        assert audited.session is products.session  # the original is left as it was
+
+
+async def test_wrapping_something_else_or_twice_is_refused(products: ProductRepository) -> None:
+    """Only a repository can be cached, once; CachedRepository.of refuses a plain one."""
+    with pytest.raises(ValidationError) as err:
+        CachedRepository(object())  # type: ignore[type-var]
+    assert err.value.field == "repository"
+    cached = CachedRepository(products)
+    with pytest.raises(ValidationError, match="cached already"):
+        CachedRepository(cached)
+    with pytest.raises(ValidationError, match="not a CachedRepository"):
+        CachedRepository.of(products)
+    assert "__getattr__" not in vars(CachedRepository)
 
 
 async def test_cached_reads_return_independent_objects(products: ProductRepository) -> None:

@@ -107,3 +107,14 @@ def support_tour() -> None:
     assert_type(clock.now(), float)
     assert_type(GlobalIndex("by_email", "email").sort_key, str | None)
     assert_type(adp.__version__, str)
+
+
+async def cached_products_tour(session: DynamoSession) -> None:
+    products = ProductRepository(session, "products")
+    async with adp.CachedRepository(products, ttl=30) as cached:
+        assert_type(cached, ProductRepository)  # the wrapped type, every method typed exactly
+        assert_type(await cached.get_product("p1"), dict[str, Any] | None)
+        controls = adp.CachedRepository.of(cached)
+        assert_type(controls.stats().hits, int)
+        assert_type(controls.invalidate([{"PK": "PRODUCT#p1", "SK": "METADATA"}]), int)
+        cached.stats()  # type: ignore[attr-defined]  # the controls are reached through .of()

@@ -112,6 +112,14 @@ def test_the_core_never_imports_an_application_wing() -> None:
         assert not [t for t in targets if t.startswith(apps)], name
 
 
+def test_the_layers_never_import_the_example_domain() -> None:
+    """Retry, breaker and cache (CachedRepository included) work on any repository: none of
+    them imports the products wing."""
+    for name, targets in import_graph().items():
+        if name.startswith("aiodynamo_patterns.layers"):
+            assert not [t for t in targets if t.startswith("aiodynamo_patterns.products")], name
+
+
 @pytest.mark.xfail(strict=True, reason="repository.py (710 lines) is split in its own change")
 def test_no_module_is_over_500_lines() -> None:
     """Every module reads in one sitting: none is longer than 500 lines."""

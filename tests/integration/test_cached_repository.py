@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -22,18 +21,7 @@ from aiodynamo_patterns import (
     ValidationError,
 )
 from aiodynamo_patterns.pipeline import Call, Request, Result
-from aiodynamo_patterns.testing import ManualClock
-
-
-class CountingLayer:
-    """Counts the requests that reach the session's innermost call, by operation."""
-
-    def __init__(self) -> None:
-        self.calls: Counter[str] = Counter()
-
-    async def __call__(self, request: Request, call_next: Call) -> Result:
-        self.calls[request.operation] += 1
-        return await call_next(request)
+from aiodynamo_patterns.testing import CountingLayer, ManualClock
 
 
 class HoldLayer:

@@ -41,7 +41,7 @@ _AUTH = re.compile(
 
 
 @dataclass
-class FakeDynamo:
+class SigningServer:
     """A DynamoDB look-alike that re-signs every request with botocore and refuses bad ones."""
 
     url: str = ""
@@ -97,8 +97,8 @@ class FakeDynamo:
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeDynamo]:
-    server = FakeDynamo(keys={"AKIDGOOD": ("good-secret", None)})
+async def fake() -> AsyncIterator[SigningServer]:
+    server = SigningServer(keys={"AKIDGOOD": ("good-secret", None)})
     app = web.Application()
     app.router.add_post("/", server.handle)
     runner = web.AppRunner(app)
@@ -113,7 +113,7 @@ async def fake() -> AsyncIterator[FakeDynamo]:
         await runner.cleanup()
 
 
-def _session(fake: FakeDynamo, mode: SessionMode, **credentials: Any) -> DynamoSession:
+def _session(fake: SigningServer, mode: SessionMode, **credentials: Any) -> DynamoSession:
     credentials.setdefault("aws_access_key_id", "AKIDGOOD")
     credentials.setdefault("aws_secret_access_key", "good-secret")
     # No retry or breaker: these tests look at what one request's answer becomes.
@@ -134,7 +134,7 @@ KEY = {"TableName": "tbl", "Key": {"PK": {"S": "ü/ +=&?"}}}
     "token", [None, "FwoGZXIvYXdz//token+with/odd=chars"], ids=["no-token", "token"]
 )
 async def test_requests_pass_a_server_that_verifies_signatures_with_botocore(
-    fake: FakeDynamo, ddb_session_mode: SessionMode, token: str | None
+    fake: SigningServer, ddb_session_mode: SessionMode, token: str | None
 ) -> None:
     """Both paths' requests (with or without a session token) verify against botocore's SigV4."""
     fake.keys["AKIDGOOD"] = ("good-secret", token)
@@ -152,7 +152,9 @@ async def test_requests_pass_a_server_that_verifies_signatures_with_botocore(
     assert sent["User-Agent"].startswith("aiodynamo-patterns/")
 
 
-async def test_a_wrong_secret_is_refused(fake: FakeDynamo, ddb_session_mode: SessionMode) -> None:
+async def test_a_wrong_secret_is_refused(
+    fake: SigningServer, ddb_session_mode: SessionMode
+) -> None:
     """The verifying server is not a rubber stamp: a wrong secret gets InvalidSignature."""
     async with _session(fake, ddb_session_mode, aws_secret_access_key="bad-secret") as s:
         with pytest.raises(AccessDenied) as info:
@@ -161,7 +163,7 @@ async def test_a_wrong_secret_is_refused(fake: FakeDynamo, ddb_session_mode: Ses
     assert info.value.code == "InvalidSignatureException"
 
 
-async def test_credentials_are_resolved_on_every_attempt(fake: FakeDynamo) -> None:
+async def test_credentials_are_resolved_on_every_attempt(fake: SigningServer) -> None:
     """Rotated credentials are used on the next call: the fast path never keeps its own copy."""
     fake.keys = {"AKIDOLD": ("old-secret", None)}
     async with _session(
@@ -251,7 +253,7 @@ ERRORS: list[tuple[str, int, Any, type[DynamoError], str, str]] = [
     ids=[e[0] for e in ERRORS],
 )
 async def test_error_responses_map_to_the_same_typed_errors(
-    fake: FakeDynamo,
+    fake: SigningServer,
     ddb_session_mode: SessionMode,
     status: int,
     body: Any,
@@ -353,7 +355,7 @@ async def test_a_failure_inside_the_internals_falls_back_at_run_time(
     ids=["missing", "unknown", "wrong-type", "too-short", "not-bool"],
 )
 async def test_bad_top_level_parameters_are_refused_before_sending(
-    fake: FakeDynamo, ddb_session_mode: SessionMode, params: dict[str, Any], field_name: str
+    fake: SigningServer, ddb_session_mode: SessionMode, params: dict[str, Any], field_name: str
 ) -> None:
     """With botocore's validation off, the library still refuses malformed calls unsent."""
     async with _session(fake, ddb_session_mode) as s:
@@ -393,7 +395,7 @@ async def test_the_endpoint_comes_from_the_clients_endpoint_rules(
 
 
 async def test_a_proxied_endpoint_stays_on_aiobotocores_path(
-    fake: FakeDynamo, monkeypatch: pytest.MonkeyPatch
+    fake: SigningServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With HTTP_PROXY covering the endpoint, the fast path hands the call to aiobotocore."""
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
@@ -412,7 +414,7 @@ async def test_a_proxied_endpoint_stays_on_aiobotocores_path(
 
 
 async def test_refreshable_credentials_are_refreshed_by_aiobotocore(
-    fake: FakeDynamo, monkeypatch: pytest.MonkeyPatch, ddb_session_mode: SessionMode
+    fake: SigningServer, monkeypatch: pytest.MonkeyPatch, ddb_session_mode: SessionMode
 ) -> None:
     """Credentials from the chain that expire mid-session are refreshed before the next call."""
     from aiobotocore.credentials import AioRefreshableCredentials

@@ -9,7 +9,6 @@ import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -26,27 +25,16 @@ from aiodynamo_patterns import (
 )
 from aiodynamo_patterns.errors import error_for_code
 from aiodynamo_patterns.pipeline import Call, Layer, Result, compose
-from aiodynamo_patterns.testing.clock import ManualClock
+from aiodynamo_patterns.testing import ManualClock, ScriptedCall
 
 Outcome = Result | BaseException
 
 
-class FakeDynamo:
+def FakeDynamo(
+    clock: ManualClock, outcomes: Sequence[Outcome] = (), latency: float = 0.01
+) -> ScriptedCall:
     """The innermost call: takes ``latency`` seconds of manual time and plays scripted outcomes."""
-
-    def __init__(self, clock: ManualClock, outcomes: Sequence[Outcome] = (), latency: float = 0.01):
-        self.clock = clock
-        self.outcomes = list(outcomes)
-        self.latency = latency
-        self.requests: list[dict[str, Any]] = []
-
-    async def __call__(self, request: Request) -> Result:
-        self.requests.append(dict(request.params))
-        self.clock.advance(self.latency)
-        outcome = self.outcomes.pop(0) if self.outcomes else {}
-        if isinstance(outcome, BaseException):
-            raise outcome
-        return outcome
+    return ScriptedCall(outcomes, clock=clock, latency=latency)
 
 
 class ResendOnRetryable:
@@ -85,7 +73,7 @@ class AnswerLocally:
         return {"Item": {"PK": {"S": "cached"}}}
 
 
-def pipeline(collector: MetricsCollector, fake: FakeDynamo, middle: Sequence[Layer] = ()) -> Call:
+def pipeline(collector: MetricsCollector, fake: ScriptedCall, middle: Sequence[Layer] = ()) -> Call:
     outer, probe = collector.layers()
     return compose([outer, *middle, probe], fake)
 

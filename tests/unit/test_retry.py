@@ -22,24 +22,13 @@ from aiodynamo_patterns import (
     ValidationError,
 )
 from aiodynamo_patterns.layers.retry import RetryLayer, RetryPolicy
-from aiodynamo_patterns.pipeline import Request, Result
-from aiodynamo_patterns.testing import ManualClock
+from aiodynamo_patterns.pipeline import Request
+from aiodynamo_patterns.testing import ManualClock, ScriptedCall
 
 
-class Script:
-    """A fake innermost call: raises the scripted errors in turn, then answers ``{}``."""
-
-    def __init__(self, failures: Sequence[BaseException | None]) -> None:
-        self.failures = list(failures)
-        self.attempts: list[int] = []
-
-    async def __call__(self, request: Request) -> Result:
-        self.attempts.append(request.attempt)
-        if self.failures:
-            failure = self.failures.pop(0)
-            if failure is not None:
-                raise failure
-        return {"ok": True}
+def Script(failures: Sequence[BaseException | None]) -> ScriptedCall:
+    """The innermost call: raises the scripted errors in turn (None answers), then ``{"ok": True}``."""
+    return ScriptedCall(failures, default={"ok": True})
 
 
 def throttled() -> Throttled:

@@ -167,10 +167,24 @@ async def test_partiql_select(ddb_session: DynamoSession, table: str) -> None:
 @pytest.mark.ddb_unsupported(
     "dynalite", reason="no DescribeLimits, DescribeEndpoints or backups (UnknownOperationException)"
 )
-@pytest.mark.parametrize("operation", ["DescribeLimits", "DescribeEndpoints", "ListBackups"])
-async def test_account_level_operations(ddb_session: DynamoSession, operation: str) -> None:
-    """Account-level control-plane operations answer."""
-    await ddb_session.call(operation, {})
+@pytest.mark.parametrize(
+    ("operation", "member", "kind"),
+    [
+        ("DescribeLimits", "AccountMaxReadCapacityUnits", int),
+        ("DescribeEndpoints", "Endpoints", list),
+        ("ListBackups", "BackupSummaries", list),
+    ],
+)
+async def test_account_level_operations(
+    ddb_session: DynamoSession, operation: str, member: str, kind: type
+) -> None:
+    """Account-level control-plane operations answer with their documented member."""
+    response = await ddb_session.call(operation, {})
+    assert isinstance(response[member], kind)
+    if operation == "DescribeLimits":
+        assert response[member] > 0
+    if operation == "DescribeEndpoints":
+        assert all(endpoint["Address"] for endpoint in response[member])
 
 
 @pytest.mark.ddb_unsupported(

@@ -53,6 +53,7 @@ async def test_report_lists_operations_capacity_and_errors(
     assert exported["operations"]["GetItem"]["errors"] == 1
 
 
+@pytest.mark.subprocess
 def test_cli_writes_metrics_json(ddb_endpoint: str, tmp_path: Path) -> None:
     """`demo --metrics-json PATH` writes a JSON export with per-operation figures."""
     target = tmp_path / "out.json"

@@ -19,6 +19,7 @@ from aiodynamo_patterns.local.dynalite import (
 )
 
 needs_node = pytest.mark.skipif(not node_available(), reason="dynalite needs Node.js and npm")
+pytestmark = pytest.mark.npm
 
 
 @pytest.fixture
@@ -55,6 +56,7 @@ async def test_start_serves_dynamodb_then_stop_frees_the_port(cache_dir: Path) -
 
 
 @needs_node
+@pytest.mark.subprocess
 def test_server_does_not_outlive_a_killed_parent(cache_dir: Path, tmp_path: Path) -> None:
     """When the Python process that started dynalite is killed, dynalite exits with it."""
     script = (

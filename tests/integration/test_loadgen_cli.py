@@ -14,6 +14,7 @@ from aiodynamo_patterns import DynamoSession
 from aiodynamo_patterns.loadgen.workload import OPERATION_NAMES, ProductWorkload
 
 
+@pytest.mark.subprocess
 def test_load_smoke_on_embedded_server_writes_json_and_plot(tmp_path: Path) -> None:
     """A 2 s closed run plus the thread baseline on the embedded server reports both, error-free."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}

@@ -6,9 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.mypy
+@pytest.mark.subprocess
 def test_mypy_strict_on_package_usage_file_and_example() -> None:
     """mypy --strict finds no error in the package, tests/typing/usage.py or the FastAPI example.
 

@@ -18,7 +18,7 @@ legacy retry handler, response-shape walk) and does the work itself:
 
 Anything else (table management, rare operations), proxied endpoints, unsigned clients and
 clients whose internals do not look as verified go through aiobotocore unchanged. The private
-attributes involved are all in :mod:`._aiobotocore_adapter`.
+attributes involved are all in :mod:`.aiobotocore`.
 """
 
 from __future__ import annotations

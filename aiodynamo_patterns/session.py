@@ -25,6 +25,7 @@ import aioboto3
 from aiobotocore.config import AioConfig
 from botocore import xform_name
 
+from ._stats import StatsRecord
 from .clock import Clock, SystemClock
 from .errors import DynamoError, PoolTimeout, SessionClosed, ValidationError, translate_error
 from .layers.breaker import BreakerConfig, BreakerLayer
@@ -59,7 +60,9 @@ class _State(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
-class PoolStats:
+class PoolStats(StatsRecord):
+    derived = ("utilization_percent",)
+
     max_concurrency: int
     in_flight: int
     peak_in_flight: int
@@ -72,19 +75,6 @@ class PoolStats:
     @property
     def utilization_percent(self) -> float:
         return 100.0 * self.in_flight / self.max_concurrency
-
-    def as_dict(self) -> dict[str, float | int]:
-        return {
-            "max_concurrency": self.max_concurrency,
-            "in_flight": self.in_flight,
-            "peak_in_flight": self.peak_in_flight,
-            "waiting": self.waiting,
-            "total_requests": self.total_requests,
-            "acquire_timeouts": self.acquire_timeouts,
-            "total_wait_seconds": self.total_wait_seconds,
-            "max_wait_seconds": self.max_wait_seconds,
-            "utilization_percent": self.utilization_percent,
-        }
 
 
 class DynamoSession:

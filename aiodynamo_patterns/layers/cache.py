@@ -31,6 +31,7 @@ from typing import Any, Final
 
 from cachetools import TLRUCache
 
+from .._stats import StatsRecord
 from ..clock import Clock, SystemClock
 from ..errors import SessionClosed, ValidationError
 
@@ -56,7 +57,9 @@ ABSENT: Final = _Absent()
 
 
 @dataclass(frozen=True, slots=True)
-class CacheStats:
+class CacheStats(StatsRecord):
+    derived = ("hit_rate_percent",)
+
     """Counters since the cache was made. Every cacheable lookup is a hit, a miss or coalesced."""
 
     hits: int
@@ -77,21 +80,6 @@ class CacheStats:
     @property
     def hit_rate_percent(self) -> float:
         return 100.0 * self.hits / self.lookups if self.lookups else 0.0
-
-    def as_dict(self) -> dict[str, float | int]:
-        return {
-            "hits": self.hits,
-            "misses": self.misses,
-            "coalesced": self.coalesced,
-            "bypassed": self.bypassed,
-            "expirations": self.expirations,
-            "evictions": self.evictions,
-            "invalidations": self.invalidations,
-            "stale_discarded": self.stale_discarded,
-            "hit_rate_percent": round(self.hit_rate_percent, 2),
-            "size": self.size,
-            "maxsize": self.maxsize,
-        }
 
 
 class _Counters:

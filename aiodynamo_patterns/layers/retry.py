@@ -33,6 +33,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 
+from .._stats import StatsRecord
 from ..clock import Clock
 from ..errors import (
     CircuitOpen,
@@ -100,7 +101,9 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True, slots=True)
-class RetryStats:
+class RetryStats(StatsRecord):
+    derived = ("retry_rate_percent", "give_up_rate_percent", "budget_exhausted_percent")
+
     calls: int
     attempts: int
     retries: int
@@ -127,25 +130,6 @@ class RetryStats:
     @property
     def budget_exhausted_percent(self) -> float:
         return 100.0 * self.budget_exhausted / self.calls if self.calls else 0.0
-
-    def as_dict(self) -> dict[str, float | int]:
-        return {
-            "calls": self.calls,
-            "attempts": self.attempts,
-            "retries": self.retries,
-            "successes": self.successes,
-            "successes_after_retry": self.successes_after_retry,
-            "give_ups": self.give_ups,
-            "budget_exhausted": self.budget_exhausted,
-            "deadline_exceeded": self.deadline_exceeded,
-            "outcome_unknown": self.outcome_unknown,
-            "budget_tokens": self.budget_tokens,
-            "budget_low_water": self.budget_low_water,
-            "budget_capacity": self.budget_capacity,
-            "retry_rate_percent": self.retry_rate_percent,
-            "give_up_rate_percent": self.give_up_rate_percent,
-            "budget_exhausted_percent": self.budget_exhausted_percent,
-        }
 
 
 class RetryBudget:

@@ -87,7 +87,9 @@ def public_modules() -> list[ModuleType]:
     return [
         importlib.import_module(n)
         for n in sorted(names)
-        if n not in NOT_API and not n.startswith(NOT_API_PREFIXES)
+        if n not in NOT_API
+        and not n.startswith(NOT_API_PREFIXES)
+        and not n.rsplit(".", 1)[1].startswith("_")  # private modules are not the API
     ]
 
 

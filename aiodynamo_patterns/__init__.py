@@ -30,6 +30,7 @@ from .errors import (
     TransportError,
     ValidationError,
     VersionConflict,
+    WrongEventLoop,
 )
 from .expressions import AppendToList, IfNotExists, Increment, Remove, UpdateAction
 from .layers.backoff import Backoff
@@ -132,6 +133,7 @@ __all__ = [
     "UpdateAction",
     "ValidationError",
     "VersionConflict",
+    "WrongEventLoop",
     "__version__",
     "create_table",
     "delete_table",

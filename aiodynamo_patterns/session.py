@@ -14,8 +14,10 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import threading
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass
 from functools import partial
 from types import TracebackType
@@ -26,7 +28,14 @@ from aiobotocore.config import AioConfig
 from botocore import xform_name
 
 from .clock import Clock, SystemClock
-from .errors import DynamoError, PoolTimeout, SessionClosed, ValidationError, translate_error
+from .errors import (
+    DynamoError,
+    PoolTimeout,
+    SessionClosed,
+    ValidationError,
+    WrongEventLoop,
+    translate_error,
+)
 from .layers.breaker import BreakerConfig, BreakerLayer
 from .layers.retry import RetryLayer, RetryPolicy, RetryStats
 from .metrics.collector import MetricsCollector
@@ -56,6 +65,61 @@ class _State(enum.Enum):
     UNOPENED = "unopened"
     OPEN = "open"
     CLOSED = "closed"
+
+
+class _Slots:
+    """The session's request slots: handed over first come, first served, and closable.
+
+    Unlike ``asyncio.Semaphore`` it never binds itself to whichever loop first waits (each
+    waiter's future comes from the loop passed in, the session's own), and ``close()`` tells
+    every waiter at once instead of letting it through to a closed client.
+    """
+
+    __slots__ = ("_free", "_waiters")
+
+    def __init__(self, size: int) -> None:
+        self._free = size
+        self._waiters: deque[asyncio.Future[bool]] = deque()
+
+    def try_take(self) -> bool:
+        """Take a slot if one is free and nobody is queued for it (no await)."""
+        if self._free and not self._waiters:
+            self._free -= 1
+            return True
+        return False
+
+    async def take(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Wait in line: True once a slot is handed over, False if the pool closed first."""
+        waiter: asyncio.Future[bool] = loop.create_future()
+        self._waiters.append(waiter)
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled() and waiter.result():
+                self.give()  # handed over just as this waiter gave up: pass it on
+            else:
+                with suppress(ValueError):
+                    self._waiters.remove(waiter)
+            raise
+
+    def give(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(True)
+                return
+        self._free += 1
+
+    def close(self) -> None:
+        """Answer every waiter "closed"; slots given back later are simply kept."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(False)
+
+
+def _describe(loop: asyncio.AbstractEventLoop, thread: str) -> str:
+    return f"{type(loop).__name__} at {id(loop):#x} (thread {thread!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +244,10 @@ class DynamoSession:
         self._state = _State.UNOPENED
         self._stack: AsyncExitStack | None = None
         self._client: DynamoDBClient | None = None
-        self._semaphore = asyncio.Semaphore(max_concurrency)
+        self._slots = _Slots(max_concurrency)
+        #: the loop that opened the session, and its thread's name (for WrongEventLoop)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = ""
         self._methods: dict[str, Any] = {}
         self._senders: dict[str, Sender] = {}
         self._fast: FastPath | None = None
@@ -207,6 +274,8 @@ class DynamoSession:
     async def __aenter__(self) -> Self:
         if self._state is not _State.UNOPENED:
             raise SessionClosed(f"a DynamoSession can be opened once; it is {self._state.value}")
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.current_thread().name
         stack = AsyncExitStack()
         try:
             client = await stack.enter_async_context(
@@ -237,7 +306,11 @@ class DynamoSession:
         """Close the client and its connections. Safe to call more than once."""
         if self._state is _State.CLOSED:
             return
+        self.check_loop("aclose")
         self._state = _State.CLOSED
+        # Calls still waiting for a slot were never sent: they get SessionClosed now, rather
+        # than a slot on a client about to close.
+        self._slots.close()
         stack, self._stack, self._client = self._stack, None, None
         self._fast = None
         self._senders.clear()
@@ -302,9 +375,41 @@ class DynamoSession:
         ``idempotent`` says whether resending after an unknown outcome is safe; by default only
         reads are.
         """
+        # Refused before any layer runs: a call that is not going to be sent must not touch
+        # the breaker, the retry budget, the cache or the slots.
+        if self._state is not _State.OPEN:
+            raise SessionClosed(f"the session is {self._state.value}", operation=operation)
+        if asyncio.get_running_loop() is not self._loop:
+            self.check_loop(operation)
         if idempotent is None:
             idempotent = operation in READ_OPERATIONS
         return await self._call(Request(operation, params, idempotent))
+
+    def check_loop(self, operation: str | None = None) -> None:
+        """Raise :class:`WrongEventLoop` unless running on the loop that opened the session.
+
+        Views of the session that keep state of their own (the read cache of a
+        :class:`CachedRepository`) ask this before touching it.
+        """
+        loop = self._loop
+        if loop is None:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            return
+        caller = (
+            _describe(running, threading.current_thread().name)
+            if running is not None
+            else "no running event loop"
+        )
+        raise WrongEventLoop(
+            f"this session belongs to the event loop that opened it, "
+            f"{_describe(loop, self._loop_thread)}; it was called from {caller}",
+            operation=operation,
+        )
 
     def _sender(self, operation: str) -> Sender:
         """How ``operation`` is sent, decided once per operation: the fast path for the data
@@ -347,27 +452,46 @@ class DynamoSession:
         if self._in_flight > self._peak:
             self._peak = self._in_flight
         try:
+            if self._state is not _State.OPEN:
+                # closed while this call waited for its slot: it was never sent
+                raise SessionClosed(
+                    "the session was closed before the request was sent",
+                    operation=request.operation,
+                )
             response = await send(request.params)
         except asyncio.CancelledError:
             raise
         except DynamoError:
             raise
         except Exception as exc:
-            raise translate_error(exc, request.operation) from None
+            error = translate_error(exc, request.operation)
+            if self._state is not _State.OPEN and error.code == "Unexpected":
+                # the client was closed under the request before it was written (aiohttp's
+                # "Session is closed"): not an unknown outcome
+                raise SessionClosed(
+                    "the session was closed before the request was sent",
+                    operation=request.operation,
+                ) from None
+            raise error from None
         finally:
             self._in_flight -= 1
-            self._semaphore.release()
+            self._slots.give()
         return response
 
     async def _acquire(self, operation: str) -> None:
-        if not self._semaphore.locked():
-            await self._semaphore.acquire()  # immediate: no wait to account for
-            return
+        if self._slots.try_take():
+            return  # immediate: no wait to account for
+        assert self._loop is not None  # open, and call() checked the loop
         self._waiting += 1
         started = self.clock.now()
         try:
             async with asyncio.timeout(self.acquire_timeout):
-                await self._semaphore.acquire()
+                granted = await self._slots.take(self._loop)
+            if not granted:
+                raise SessionClosed(
+                    "the session was closed while the request waited for a slot; it was not sent",
+                    operation=operation,
+                )
         except TimeoutError:
             self._timeouts += 1
             raise PoolTimeout(

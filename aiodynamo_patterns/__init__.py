@@ -9,6 +9,7 @@ import logging
 from importlib.metadata import PackageNotFoundError, version
 
 from .clock import Clock, SystemClock
+from .config import SessionConfig
 from .errors import (
     AccessDenied,
     BatchIncomplete,
@@ -119,6 +120,7 @@ __all__ = [
     "RetryStats",
     "ServiceUnavailable",
     "SessionClosed",
+    "SessionConfig",
     "SessionMode",
     "SystemClock",
     "TableNotFound",

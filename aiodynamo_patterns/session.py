@@ -15,22 +15,20 @@ import asyncio
 import enum
 import logging
 import threading
-from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from contextlib import AsyncExitStack, suppress
-from dataclasses import dataclass
+from contextlib import AsyncExitStack
 from functools import partial
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import aioboto3
 from aiobotocore.config import AioConfig
 from botocore import xform_name
 
 from .clock import Clock, SystemClock
+from .config import SessionConfig, SessionMode, configuration_error
 from .errors import (
     DynamoError,
-    PoolTimeout,
     SessionClosed,
     ValidationError,
     WrongEventLoop,
@@ -40,15 +38,16 @@ from .layers.breaker import BreakerConfig, BreakerLayer
 from .layers.retry import RetryLayer, RetryPolicy, RetryStats
 from .metrics.collector import MetricsCollector
 from .pipeline import READ_OPERATIONS, Call, Layer, Request, Result, compose
+from .pool import PoolStats, RequestPool
 from .wire.fastpath import FAST_OPERATIONS, FastPath, library_user_agent
 from .wire.validation import ParamsChecker
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
 
-__all__ = ["DynamoSession", "PoolStats", "SessionMode"]
+__all__ = ["DynamoSession", "PoolStats", "SessionConfig", "SessionMode"]
 
-SessionMode = Literal["fast", "compatible"]
+_DEFAULTS = SessionConfig()
 
 logger = logging.getLogger("aiodynamo_patterns")
 
@@ -67,88 +66,27 @@ class _State(enum.Enum):
     CLOSED = "closed"
 
 
-class _Slots:
-    """The session's request slots: handed over first come, first served, and closable.
+def _configuration_error(exc: Exception) -> Exception:
+    return configuration_error(exc) or exc
 
-    Unlike ``asyncio.Semaphore`` it never binds itself to whichever loop first waits (each
-    waiter's future comes from the loop passed in, the session's own), and ``close()`` tells
-    every waiter at once instead of letting it through to a closed client.
-    """
 
-    __slots__ = ("_free", "_waiters")
-
-    def __init__(self, size: int) -> None:
-        self._free = size
-        self._waiters: deque[asyncio.Future[bool]] = deque()
-
-    def try_take(self) -> bool:
-        """Take a slot if one is free and nobody is queued for it (no await)."""
-        if self._free and not self._waiters:
-            self._free -= 1
-            return True
-        return False
-
-    async def take(self, loop: asyncio.AbstractEventLoop) -> bool:
-        """Wait in line: True once a slot is handed over, False if the pool closed first."""
-        waiter: asyncio.Future[bool] = loop.create_future()
-        self._waiters.append(waiter)
-        try:
-            return await waiter
-        except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled() and waiter.result():
-                self.give()  # handed over just as this waiter gave up: pass it on
-            else:
-                with suppress(ValueError):
-                    self._waiters.remove(waiter)
-            raise
-
-    def give(self) -> None:
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(True)
-                return
-        self._free += 1
-
-    def close(self) -> None:
-        """Answer every waiter "closed"; slots given back later are simply kept."""
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(False)
+def _check_collaborators(layers: object, clock: object, metrics: object) -> None:
+    if layers is not None and (
+        isinstance(layers, str | bytes)
+        or not isinstance(layers, Sequence)
+        or not all(callable(layer) for layer in layers)
+    ):
+        raise ValidationError("must be a sequence of layers (callables) or None", field="layers")
+    if clock is not None and not (
+        callable(getattr(clock, "now", None)) and callable(getattr(clock, "sleep", None))
+    ):
+        raise ValidationError("must be a Clock (now() and sleep()) or None", field="clock")
+    if metrics is not None and not isinstance(metrics, MetricsCollector | _Default):
+        raise ValidationError("must be a MetricsCollector or None", field="metrics")
 
 
 def _describe(loop: asyncio.AbstractEventLoop, thread: str) -> str:
     return f"{type(loop).__name__} at {id(loop):#x} (thread {thread!r})"
-
-
-@dataclass(frozen=True, slots=True)
-class PoolStats:
-    max_concurrency: int
-    in_flight: int
-    peak_in_flight: int
-    waiting: int
-    total_requests: int
-    acquire_timeouts: int
-    total_wait_seconds: float
-    max_wait_seconds: float
-
-    @property
-    def utilization_percent(self) -> float:
-        return 100.0 * self.in_flight / self.max_concurrency
-
-    def as_dict(self) -> dict[str, float | int]:
-        return {
-            "max_concurrency": self.max_concurrency,
-            "in_flight": self.in_flight,
-            "peak_in_flight": self.peak_in_flight,
-            "waiting": self.waiting,
-            "total_requests": self.total_requests,
-            "acquire_timeouts": self.acquire_timeouts,
-            "total_wait_seconds": self.total_wait_seconds,
-            "max_wait_seconds": self.max_wait_seconds,
-            "utilization_percent": self.utilization_percent,
-        }
 
 
 class DynamoSession:
@@ -193,31 +131,55 @@ class DynamoSession:
         retry: RetryPolicy | None = RetryPolicy(),  # noqa: B008 - frozen, shared safely
         breaker: BreakerConfig | None = BreakerConfig(),  # noqa: B008 - frozen, shared safely
         metrics: MetricsCollector | _Default | None = _Default.TOKEN,
+        config: SessionConfig | None = None,
     ) -> None:
-        if mode not in ("fast", "compatible"):
-            raise ValidationError("must be 'fast' or 'compatible'", field="mode")
-        if not isinstance(max_concurrency, int) or max_concurrency < 1:
-            raise ValidationError("must be a positive int", field="max_concurrency")
-        if acquire_timeout <= 0:
-            raise ValidationError("must be positive", field="acquire_timeout")
-        self.endpoint_url = endpoint_url
-        self.mode: SessionMode = mode
-        self.clock: Clock = clock or SystemClock()
-        self.max_concurrency = max_concurrency
-        self.acquire_timeout = acquire_timeout
-        self._user_agent = library_user_agent()
-        self.read_timeout = read_timeout
-        self._aio_session = aioboto3.Session(
+        given = SessionConfig(
+            endpoint_url=endpoint_url,
+            region_name=region_name,
             aws_access_key_id=aws_access_key_id,
             aws_secret_access_key=aws_secret_access_key,
             aws_session_token=aws_session_token,
-            region_name=region_name,
             profile_name=profile_name,
-        )
-        self._config = AioConfig(
-            max_pool_connections=max_concurrency,
+            max_concurrency=max_concurrency,
+            acquire_timeout=acquire_timeout,
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
+            mode=mode,
+            retry=retry,
+            breaker=breaker,
+        )
+        if config is None:
+            config = given
+        elif not isinstance(config, SessionConfig):
+            raise ValidationError("must be a SessionConfig or None", field="config")
+        elif given != _DEFAULTS:
+            raise ValidationError(
+                "pass either config or the individual settings, not both", field="config"
+            )
+        _check_collaborators(layers, clock, metrics)
+        #: every setting of the session, frozen
+        self.config = config
+        self.endpoint_url = config.endpoint_url
+        self.mode: SessionMode = config.mode
+        self.clock: Clock = clock or SystemClock()
+        self.max_concurrency = config.max_concurrency
+        self.acquire_timeout = config.acquire_timeout
+        self.read_timeout = config.read_timeout
+        self._user_agent = library_user_agent()
+        try:
+            self._aio_session = aioboto3.Session(
+                aws_access_key_id=config.aws_access_key_id,
+                aws_secret_access_key=config.aws_secret_access_key,
+                aws_session_token=config.aws_session_token,
+                region_name=config.region_name,
+                profile_name=config.profile_name,
+            )
+        except Exception as exc:
+            raise _configuration_error(exc) from None
+        self._config = AioConfig(
+            max_pool_connections=config.max_concurrency,
+            connect_timeout=config.connect_timeout,
+            read_timeout=config.read_timeout,
             # One attempt, and "legacy" because "standard" mode hands back a response whose
             # x-amz-crc32 does not match as a success; legacy raises ChecksumError. The
             # library's retry layer is the only retry policy.
@@ -228,6 +190,7 @@ class DynamoSession:
             # Precomputed: botocore otherwise rebuilds its User-Agent twice per call.
             user_agent=self._user_agent,
         )
+        retry, breaker = config.retry, config.breaker
         # Order, outermost first: the caller's layers (metrics, cache, ...), then retry, then
         # the breaker, then _send. Retry loops around the breaker, so an open circuit ends
         # a call at once; the breaker fails fast before the semaphore and the network.
@@ -244,7 +207,9 @@ class DynamoSession:
         self._state = _State.UNOPENED
         self._stack: AsyncExitStack | None = None
         self._client: DynamoDBClient | None = None
-        self._slots = _Slots(max_concurrency)
+        self._slots = RequestPool(
+            config.max_concurrency, acquire_timeout=config.acquire_timeout, clock=self.clock
+        )
         #: the loop that opened the session, and its thread's name (for WrongEventLoop)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread = ""
@@ -261,13 +226,6 @@ class DynamoSession:
             metrics.add_source(self)
             self._metrics_layers = metrics.layers()
         self._call: Call = self._compose()
-        self._in_flight = 0
-        self._peak = 0
-        self._waiting = 0
-        self._total = 0
-        self._timeouts = 0
-        self._wait_total = 0.0
-        self._wait_max = 0.0
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -278,6 +236,11 @@ class DynamoSession:
         self._loop_thread = threading.current_thread().name
         stack = AsyncExitStack()
         try:
+            if self._aio_session.region_name is None:
+                raise ValidationError(
+                    "no region: pass region_name, or set AWS_DEFAULT_REGION or a profile's region",
+                    field="region_name",
+                )
             client = await stack.enter_async_context(
                 self._aio_session.client(
                     "dynamodb", endpoint_url=self.endpoint_url, config=self._config
@@ -287,8 +250,11 @@ class DynamoSession:
             self._checker = ParamsChecker(client.meta.service_model)
             if self.mode == "fast":
                 self._fast = await FastPath.open(client, self._user_agent, self._via_botocore)
-        except BaseException:
+        except BaseException as exc:
             await stack.aclose()
+            error = configuration_error(exc) if isinstance(exc, Exception) else None
+            if error is not None:
+                raise error from None
             raise
         self._stack = stack
         self._state = _State.OPEN
@@ -446,11 +412,8 @@ class DynamoSession:
         send = self._sender(request.operation)
         if self._checker is not None:
             self._checker.check(request.operation, request.params)
-        await self._acquire(request.operation)
-        self._in_flight += 1
-        self._total += 1
-        if self._in_flight > self._peak:
-            self._peak = self._in_flight
+        assert self._loop is not None  # open, and call() checked the loop
+        await self._slots.acquire(request.operation, self._loop)
         try:
             if self._state is not _State.OPEN:
                 # closed while this call waited for its slot: it was never sent
@@ -474,48 +437,11 @@ class DynamoSession:
                 ) from None
             raise error from None
         finally:
-            self._in_flight -= 1
-            self._slots.give()
+            self._slots.release()
         return response
 
-    async def _acquire(self, operation: str) -> None:
-        if self._slots.try_take():
-            return  # immediate: no wait to account for
-        assert self._loop is not None  # open, and call() checked the loop
-        self._waiting += 1
-        started = self.clock.now()
-        try:
-            async with asyncio.timeout(self.acquire_timeout):
-                granted = await self._slots.take(self._loop)
-            if not granted:
-                raise SessionClosed(
-                    "the session was closed while the request waited for a slot; it was not sent",
-                    operation=operation,
-                )
-        except TimeoutError:
-            self._timeouts += 1
-            raise PoolTimeout(
-                f"no request slot free after {self.acquire_timeout:g}s "
-                f"({self.max_concurrency} in flight)",
-                operation=operation,
-            ) from None
-        finally:
-            self._waiting -= 1
-            waited = self.clock.now() - started
-            self._wait_total += waited
-            self._wait_max = max(self._wait_max, waited)
-
     def stats(self) -> PoolStats:
-        return PoolStats(
-            max_concurrency=self.max_concurrency,
-            in_flight=self._in_flight,
-            peak_in_flight=self._peak,
-            waiting=self._waiting,
-            total_requests=self._total,
-            acquire_timeouts=self._timeouts,
-            total_wait_seconds=self._wait_total,
-            max_wait_seconds=self._wait_max,
-        )
+        return self._slots.stats()
 
     def __repr__(self) -> str:
         where = self.endpoint_url or "aws"

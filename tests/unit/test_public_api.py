@@ -29,6 +29,7 @@ MODULE_LEVEL_ONLY = {
         "LocalEndpoint",
         "readline_with_timeout",
     },
+    "aiodynamo_patterns.config": {"MAX_CONCURRENCY", "configuration_error"},
     "aiodynamo_patterns.errors": {"translate_error"},
     "aiodynamo_patterns.expressions": {
         "Placeholders",
@@ -57,6 +58,7 @@ MODULE_LEVEL_ONLY = {
     # needs the `prometheus` extra, so it is not imported by the package
     "aiodynamo_patterns.metrics.prometheus": {"DynamoMetricsExporter", "prometheus_text"},
     "aiodynamo_patterns.pipeline": {"DATA_PLANE_OPERATIONS", "READ_OPERATIONS", "compose"},
+    "aiodynamo_patterns.pool": {"RequestPool"},
     "aiodynamo_patterns.layers.retry": {"RetryBudget", "is_retryable", "provably_not_executed"},
 }
 # Implementation modules: their names are importable for the curious and for tests, but they are

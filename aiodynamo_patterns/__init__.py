@@ -9,6 +9,7 @@ import logging
 from importlib.metadata import PackageNotFoundError, version
 
 from .clock import Clock, SystemClock
+from .config import SessionConfig
 from .errors import (
     AccessDenied,
     BatchIncomplete,
@@ -30,6 +31,7 @@ from .errors import (
     TransportError,
     ValidationError,
     VersionConflict,
+    WrongEventLoop,
 )
 from .expressions import AppendToList, IfNotExists, Increment, Remove, UpdateAction
 from .layers.backoff import Backoff
@@ -118,6 +120,7 @@ __all__ = [
     "RetryStats",
     "ServiceUnavailable",
     "SessionClosed",
+    "SessionConfig",
     "SessionMode",
     "SystemClock",
     "TableNotFound",
@@ -132,6 +135,7 @@ __all__ = [
     "UpdateAction",
     "ValidationError",
     "VersionConflict",
+    "WrongEventLoop",
     "__version__",
     "create_table",
     "delete_table",

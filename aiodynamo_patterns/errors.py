@@ -5,6 +5,7 @@ The tree::
     DynamoError                      root; carries operation, code, message, retryable, recommendation
                                      (``retryable`` is the rule the retry layer follows)
     ├── ValidationError              bad input (raised before sending) or DynamoDB's ValidationException
+    │   └── WrongEventLoop           the session was called from a loop other than the one it opened on
     ├── ConditionFailed              a condition expression was false; ``item`` is the old item if known
     │   ├── ItemAlreadyExists        create refused to overwrite
     │   ├── VersionConflict          optimistic lock: the stored version is not the expected one
@@ -58,6 +59,7 @@ __all__ = [
     "TransportError",
     "ValidationError",
     "VersionConflict",
+    "WrongEventLoop",
     "translate_error",
 ]
 
@@ -98,6 +100,22 @@ class ValidationError(DynamoError):
         kwargs.setdefault("code", "ValidationException")
         super().__init__(message, **kwargs)
         self.field = field
+
+
+class WrongEventLoop(ValidationError):
+    """The session was called from an event loop other than the one that opened it.
+
+    Nothing was sent and no state of the session was touched: it keeps serving its own loop.
+    """
+
+    recommendation = (
+        "Open one session per event loop (in pytest, a session fixture of the same scope as the "
+        "event loop); a session, its connections and its slots belong to the loop that opened it."
+    )
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        kwargs.setdefault("code", "WrongEventLoop")
+        super().__init__(message, **kwargs)
 
 
 class ConditionFailed(DynamoError):

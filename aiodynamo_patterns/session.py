@@ -14,33 +14,40 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
 from functools import partial
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import aioboto3
 from aiobotocore.config import AioConfig
 from botocore import xform_name
 
-from ._stats import StatsRecord
 from .clock import Clock, SystemClock
-from .errors import DynamoError, PoolTimeout, SessionClosed, ValidationError, translate_error
+from .config import SessionConfig, SessionMode, configuration_error
+from .errors import (
+    DynamoError,
+    SessionClosed,
+    ValidationError,
+    WrongEventLoop,
+    translate_error,
+)
 from .layers.breaker import BreakerConfig, BreakerLayer
 from .layers.retry import RetryLayer, RetryPolicy, RetryStats
 from .metrics.collector import MetricsCollector
 from .pipeline import Call, Layer, Request, Result, compose, is_read
+from .pool import PoolStats, RequestPool
 from .wire.fastpath import FAST_OPERATIONS, FastPath, library_user_agent
 from .wire.validation import ParamsChecker
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
 
-__all__ = ["DynamoSession", "PoolStats", "SessionMode"]
+__all__ = ["DynamoSession", "PoolStats", "SessionConfig", "SessionMode"]
 
-SessionMode = Literal["fast", "compatible"]
+_DEFAULTS = SessionConfig()
 
 logger = logging.getLogger("aiodynamo_patterns")
 
@@ -59,22 +66,27 @@ class _State(enum.Enum):
     CLOSED = "closed"
 
 
-@dataclass(frozen=True, slots=True)
-class PoolStats(StatsRecord):
-    derived = ("utilization_percent",)
+def _configuration_error(exc: Exception) -> Exception:
+    return configuration_error(exc) or exc
 
-    max_concurrency: int
-    in_flight: int
-    peak_in_flight: int
-    waiting: int
-    total_requests: int
-    acquire_timeouts: int
-    total_wait_seconds: float
-    max_wait_seconds: float
 
-    @property
-    def utilization_percent(self) -> float:
-        return 100.0 * self.in_flight / self.max_concurrency
+def _check_collaborators(layers: object, clock: object, metrics: object) -> None:
+    if layers is not None and (
+        isinstance(layers, str | bytes)
+        or not isinstance(layers, Sequence)
+        or not all(callable(layer) for layer in layers)
+    ):
+        raise ValidationError("must be a sequence of layers (callables) or None", field="layers")
+    if clock is not None and not (
+        callable(getattr(clock, "now", None)) and callable(getattr(clock, "sleep", None))
+    ):
+        raise ValidationError("must be a Clock (now() and sleep()) or None", field="clock")
+    if metrics is not None and not isinstance(metrics, MetricsCollector | _Default):
+        raise ValidationError("must be a MetricsCollector or None", field="metrics")
+
+
+def _describe(loop: asyncio.AbstractEventLoop, thread: str) -> str:
+    return f"{type(loop).__name__} at {id(loop):#x} (thread {thread!r})"
 
 
 class DynamoSession:
@@ -119,31 +131,55 @@ class DynamoSession:
         retry: RetryPolicy | None = RetryPolicy(),  # noqa: B008 - frozen, shared safely
         breaker: BreakerConfig | None = BreakerConfig(),  # noqa: B008 - frozen, shared safely
         metrics: MetricsCollector | _Default | None = _Default.TOKEN,
+        config: SessionConfig | None = None,
     ) -> None:
-        if mode not in ("fast", "compatible"):
-            raise ValidationError("must be 'fast' or 'compatible'", field="mode")
-        if not isinstance(max_concurrency, int) or max_concurrency < 1:
-            raise ValidationError("must be a positive int", field="max_concurrency")
-        if acquire_timeout <= 0:
-            raise ValidationError("must be positive", field="acquire_timeout")
-        self.endpoint_url = endpoint_url
-        self.mode: SessionMode = mode
-        self.clock: Clock = clock or SystemClock()
-        self.max_concurrency = max_concurrency
-        self.acquire_timeout = acquire_timeout
-        self._user_agent = library_user_agent()
-        self.read_timeout = read_timeout
-        self._aio_session = aioboto3.Session(
+        given = SessionConfig(
+            endpoint_url=endpoint_url,
+            region_name=region_name,
             aws_access_key_id=aws_access_key_id,
             aws_secret_access_key=aws_secret_access_key,
             aws_session_token=aws_session_token,
-            region_name=region_name,
             profile_name=profile_name,
-        )
-        self._config = AioConfig(
-            max_pool_connections=max_concurrency,
+            max_concurrency=max_concurrency,
+            acquire_timeout=acquire_timeout,
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
+            mode=mode,
+            retry=retry,
+            breaker=breaker,
+        )
+        if config is None:
+            config = given
+        elif not isinstance(config, SessionConfig):
+            raise ValidationError("must be a SessionConfig or None", field="config")
+        elif given != _DEFAULTS:
+            raise ValidationError(
+                "pass either config or the individual settings, not both", field="config"
+            )
+        _check_collaborators(layers, clock, metrics)
+        #: every setting of the session, frozen
+        self.config = config
+        self.endpoint_url = config.endpoint_url
+        self.mode: SessionMode = config.mode
+        self.clock: Clock = clock or SystemClock()
+        self.max_concurrency = config.max_concurrency
+        self.acquire_timeout = config.acquire_timeout
+        self.read_timeout = config.read_timeout
+        self._user_agent = library_user_agent()
+        try:
+            self._aio_session = aioboto3.Session(
+                aws_access_key_id=config.aws_access_key_id,
+                aws_secret_access_key=config.aws_secret_access_key,
+                aws_session_token=config.aws_session_token,
+                region_name=config.region_name,
+                profile_name=config.profile_name,
+            )
+        except Exception as exc:
+            raise _configuration_error(exc) from None
+        self._config = AioConfig(
+            max_pool_connections=config.max_concurrency,
+            connect_timeout=config.connect_timeout,
+            read_timeout=config.read_timeout,
             # One attempt, and "legacy" because "standard" mode hands back a response whose
             # x-amz-crc32 does not match as a success; legacy raises ChecksumError. The
             # library's retry layer is the only retry policy.
@@ -154,6 +190,7 @@ class DynamoSession:
             # Precomputed: botocore otherwise rebuilds its User-Agent twice per call.
             user_agent=self._user_agent,
         )
+        retry, breaker = config.retry, config.breaker
         # Order, outermost first: the caller's layers (metrics, cache, ...), then retry, then
         # the breaker, then _send. Retry loops around the breaker, so an open circuit ends
         # a call at once; the breaker fails fast before the semaphore and the network.
@@ -170,7 +207,12 @@ class DynamoSession:
         self._state = _State.UNOPENED
         self._stack: AsyncExitStack | None = None
         self._client: DynamoDBClient | None = None
-        self._semaphore = asyncio.Semaphore(max_concurrency)
+        self._slots = RequestPool(
+            config.max_concurrency, acquire_timeout=config.acquire_timeout, clock=self.clock
+        )
+        #: the loop that opened the session, and its thread's name (for WrongEventLoop)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = ""
         self._methods: dict[str, Any] = {}
         self._senders: dict[str, Sender] = {}
         self._fast: FastPath | None = None
@@ -184,21 +226,21 @@ class DynamoSession:
             metrics.add_source(self)
             self._metrics_layers = metrics.layers()
         self._call: Call = self._compose()
-        self._in_flight = 0
-        self._peak = 0
-        self._waiting = 0
-        self._total = 0
-        self._timeouts = 0
-        self._wait_total = 0.0
-        self._wait_max = 0.0
 
     # -- lifecycle ------------------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
         if self._state is not _State.UNOPENED:
             raise SessionClosed(f"a DynamoSession can be opened once; it is {self._state.value}")
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.current_thread().name
         stack = AsyncExitStack()
         try:
+            if self._aio_session.region_name is None:
+                raise ValidationError(
+                    "no region: pass region_name, or set AWS_DEFAULT_REGION or a profile's region",
+                    field="region_name",
+                )
             client = await stack.enter_async_context(
                 self._aio_session.client(
                     "dynamodb", endpoint_url=self.endpoint_url, config=self._config
@@ -208,8 +250,11 @@ class DynamoSession:
             self._checker = ParamsChecker(client.meta.service_model)
             if self.mode == "fast":
                 self._fast = await FastPath.open(client, self._user_agent, self._via_botocore)
-        except BaseException:
+        except BaseException as exc:
             await stack.aclose()
+            error = configuration_error(exc) if isinstance(exc, Exception) else None
+            if error is not None:
+                raise error from None
             raise
         self._stack = stack
         self._state = _State.OPEN
@@ -227,7 +272,11 @@ class DynamoSession:
         """Close the client and its connections. Safe to call more than once."""
         if self._state is _State.CLOSED:
             return
+        self.check_loop("aclose")
         self._state = _State.CLOSED
+        # Calls still waiting for a slot were never sent: they get SessionClosed now, rather
+        # than a slot on a client about to close.
+        self._slots.close()
         stack, self._stack, self._client = self._stack, None, None
         self._fast = None
         self._senders.clear()
@@ -292,9 +341,41 @@ class DynamoSession:
         ``idempotent`` says whether resending after an unknown outcome is safe; by default only
         reads are.
         """
+        # Refused before any layer runs: a call that is not going to be sent must not touch
+        # the breaker, the retry budget, the cache or the slots.
+        if self._state is not _State.OPEN:
+            raise SessionClosed(f"the session is {self._state.value}", operation=operation)
+        if asyncio.get_running_loop() is not self._loop:
+            self.check_loop(operation)
         if idempotent is None:
             idempotent = is_read(operation)
         return await self._call(Request(operation, params, idempotent))
+
+    def check_loop(self, operation: str | None = None) -> None:
+        """Raise :class:`WrongEventLoop` unless running on the loop that opened the session.
+
+        Views of the session that keep state of their own (the read cache of a
+        :class:`CachedRepository`) ask this before touching it.
+        """
+        loop = self._loop
+        if loop is None:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            return
+        caller = (
+            _describe(running, threading.current_thread().name)
+            if running is not None
+            else "no running event loop"
+        )
+        raise WrongEventLoop(
+            f"this session belongs to the event loop that opened it, "
+            f"{_describe(loop, self._loop_thread)}; it was called from {caller}",
+            operation=operation,
+        )
 
     def _sender(self, operation: str) -> Sender:
         """How ``operation`` is sent, decided once per operation: the fast path for the data
@@ -331,57 +412,36 @@ class DynamoSession:
         send = self._sender(request.operation)
         if self._checker is not None:
             self._checker.check(request.operation, request.params)
-        await self._acquire(request.operation)
-        self._in_flight += 1
-        self._total += 1
-        if self._in_flight > self._peak:
-            self._peak = self._in_flight
+        assert self._loop is not None  # open, and call() checked the loop
+        await self._slots.acquire(request.operation, self._loop)
         try:
+            if self._state is not _State.OPEN:
+                # closed while this call waited for its slot: it was never sent
+                raise SessionClosed(
+                    "the session was closed before the request was sent",
+                    operation=request.operation,
+                )
             response = await send(request.params)
         except asyncio.CancelledError:
             raise
         except DynamoError:
             raise
         except Exception as exc:
-            raise translate_error(exc, request.operation) from None
+            error = translate_error(exc, request.operation)
+            if self._state is not _State.OPEN and error.code == "Unexpected":
+                # the client was closed under the request before it was written (aiohttp's
+                # "Session is closed"): not an unknown outcome
+                raise SessionClosed(
+                    "the session was closed before the request was sent",
+                    operation=request.operation,
+                ) from None
+            raise error from None
         finally:
-            self._in_flight -= 1
-            self._semaphore.release()
+            self._slots.release()
         return response
 
-    async def _acquire(self, operation: str) -> None:
-        if not self._semaphore.locked():
-            await self._semaphore.acquire()  # immediate: no wait to account for
-            return
-        self._waiting += 1
-        started = self.clock.now()
-        try:
-            async with asyncio.timeout(self.acquire_timeout):
-                await self._semaphore.acquire()
-        except TimeoutError:
-            self._timeouts += 1
-            raise PoolTimeout(
-                f"no request slot free after {self.acquire_timeout:g}s "
-                f"({self.max_concurrency} in flight)",
-                operation=operation,
-            ) from None
-        finally:
-            self._waiting -= 1
-            waited = self.clock.now() - started
-            self._wait_total += waited
-            self._wait_max = max(self._wait_max, waited)
-
     def stats(self) -> PoolStats:
-        return PoolStats(
-            max_concurrency=self.max_concurrency,
-            in_flight=self._in_flight,
-            peak_in_flight=self._peak,
-            waiting=self._waiting,
-            total_requests=self._total,
-            acquire_timeouts=self._timeouts,
-            total_wait_seconds=self._wait_total,
-            max_wait_seconds=self._wait_max,
-        )
+        return self._slots.stats()
 
     def __repr__(self) -> str:
         where = self.endpoint_url or "aws"

@@ -243,8 +243,16 @@ class ReadCache:
             self._entries.expire()  # count what expired now, not at some later insertion
             flight = self._start(item_key, projection, fetch)
             outcome = "miss"
+        return GetOutcome(await self.join(flight), outcome)
+
+    async def join(self, flight: asyncio.Task[WireItem | None]) -> WireItem | None:
+        """Wait for a fetch in flight without being able to cancel it for the others.
+
+        A fetch stopped by :meth:`aclose` reaches its waiters as ``SessionClosed``; a waiter
+        that is itself cancelled gets its ``CancelledError``.
+        """
         try:
-            return GetOutcome(await asyncio.shield(flight), outcome)
+            return await asyncio.shield(flight)
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if flight.cancelled() and task is not None and not task.cancelling():

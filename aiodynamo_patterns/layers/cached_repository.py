@@ -26,7 +26,6 @@ before it, and the cache would then keep that for a whole TTL.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import weakref
@@ -160,6 +159,8 @@ class _CachingSession:
     async def call(
         self, operation: str, params: dict[str, Any], *, idempotent: bool | None = None
     ) -> Result:
+        # before the cache: a flight started on another loop would poison every reader
+        self._session.check_loop(operation)
         if operation == "GetItem" and params.get("TableName") == self._table:
             return await self._get_item(params)
         if operation == "BatchGetItem":
@@ -265,7 +266,7 @@ class _CachingSession:
             self._cache.count_miss(len(missing))
             unprocessed = await self._fetch_batch(request, missing, found)
         for flight in joined:
-            item = await asyncio.shield(flight)
+            item = await self._cache.join(flight)
             if item is not None:
                 found.append(item)
         if missing or joined:

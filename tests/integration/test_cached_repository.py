@@ -404,6 +404,29 @@ async def test_closing_cancels_fetches_in_flight_and_leaves_no_task(
     assert await cached.get_product(pid) is not None  # a closed cache reads through
 
 
+async def test_closing_gives_a_batch_get_joined_to_a_read_in_flight_session_closed(
+    ddb_session: DynamoSession, products: ProductRepository
+) -> None:
+    """A batch_get waiting on another reader's fetch gets SessionClosed when the cache closes."""
+    pid = await _product(products)
+    hold = HoldLayer("GetItem")
+    ddb_session.add_layer(hold)
+    cached = CachedRepository(products)
+    reader = asyncio.create_task(cached.get_product(pid))
+    await hold.answered.wait()
+    batch = asyncio.create_task(cached.batch_get_products([pid]))
+    for _ in range(100):  # a few turns of the loop: every task reaches its wait
+        if cached.stats().coalesced:
+            break
+        await asyncio.sleep(0)
+
+    await cached.aclose()
+    outcomes = await asyncio.gather(reader, batch, return_exceptions=True)
+
+    assert [type(o) for o in outcomes] == [SessionClosed, SessionClosed]
+    assert not cached.cache._tasks
+
+
 async def test_metrics_hook_records_hits_and_misses(
     ddb_session: DynamoSession, products: ProductRepository
 ) -> None:

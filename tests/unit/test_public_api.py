@@ -29,6 +29,7 @@ MODULE_LEVEL_ONLY = {
         "LocalEndpoint",
         "readline_with_timeout",
     },
+    "aiodynamo_patterns.config": {"MAX_CONCURRENCY", "configuration_error"},
     "aiodynamo_patterns.errors": {"translate_error"},
     "aiodynamo_patterns.expressions": {
         "Placeholders",
@@ -65,6 +66,7 @@ MODULE_LEVEL_ONLY = {
         "compose",
         "is_read",
     },
+    "aiodynamo_patterns.pool": {"RequestPool"},
     "aiodynamo_patterns.layers.retry": {"RetryBudget", "is_retryable", "provably_not_executed"},
 }
 # Implementation modules: their names are importable for the curious and for tests, but they are

@@ -21,8 +21,8 @@ from functools import partial
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
-import aioboto3
 from aiobotocore.config import AioConfig
+from aiobotocore.session import AioSession
 from botocore import xform_name
 
 from .clock import Clock, SystemClock
@@ -64,6 +64,29 @@ class _State(enum.Enum):
     UNOPENED = "unopened"
     OPEN = "open"
     CLOSED = "closed"
+
+
+def _botocore_session(config: SessionConfig, given: object | None) -> AioSession:
+    """The aiobotocore session the client is made from: the caller's (an aiobotocore
+    ``AioSession``, or the one inside an ``aioboto3.Session``), else a new one with the
+    configured profile, credentials and region over the standard AWS chain."""
+    if given is not None:
+        inner = getattr(given, "_session", given)  # aioboto3.Session wraps an AioSession
+        if not isinstance(inner, AioSession):
+            raise ValidationError(
+                "must be an aiobotocore AioSession or an aioboto3.Session", field="session"
+            )
+        return inner
+    session = AioSession(profile=config.profile_name)
+    if config.profile_name is not None:
+        session.get_scoped_config()  # an unknown profile is refused now, not at the first call
+    if config.aws_access_key_id or config.aws_secret_access_key or config.aws_session_token:
+        session.set_credentials(
+            config.aws_access_key_id, config.aws_secret_access_key, config.aws_session_token
+        )
+    if config.region_name is not None:
+        session.set_config_variable("region", config.region_name)
+    return session
 
 
 def _configuration_error(exc: Exception) -> Exception:
@@ -110,6 +133,9 @@ class DynamoSession:
 
     Every call is measured by ``session.metrics``, a :class:`MetricsCollector` wrapped around
     all layers (outermost); pass ``metrics=`` a collector of your own, or ``None`` for none.
+
+    ``session=`` takes an aiobotocore ``AioSession`` or an ``aioboto3.Session`` the application
+    already has (its credentials and region are then the session's own); aioboto3 is not needed.
     """
 
     def __init__(
@@ -132,6 +158,7 @@ class DynamoSession:
         breaker: BreakerConfig | None = BreakerConfig(),  # noqa: B008 - frozen, shared safely
         metrics: MetricsCollector | _Default | None = _Default.TOKEN,
         config: SessionConfig | None = None,
+        session: object | None = None,
     ) -> None:
         given = SessionConfig(
             endpoint_url=endpoint_url,
@@ -167,13 +194,9 @@ class DynamoSession:
         self.read_timeout = config.read_timeout
         self._user_agent = library_user_agent()
         try:
-            self._aio_session = aioboto3.Session(
-                aws_access_key_id=config.aws_access_key_id,
-                aws_secret_access_key=config.aws_secret_access_key,
-                aws_session_token=config.aws_session_token,
-                region_name=config.region_name,
-                profile_name=config.profile_name,
-            )
+            self._aio_session: AioSession = _botocore_session(config, session)
+        except ValidationError:
+            raise
         except Exception as exc:
             raise _configuration_error(exc) from None
         self._config = AioConfig(
@@ -236,14 +259,18 @@ class DynamoSession:
         self._loop_thread = threading.current_thread().name
         stack = AsyncExitStack()
         try:
-            if self._aio_session.region_name is None:
+            region = self._aio_session.get_config_variable("region")
+            if region is None:
                 raise ValidationError(
                     "no region: pass region_name, or set AWS_DEFAULT_REGION or a profile's region",
                     field="region_name",
                 )
             client = await stack.enter_async_context(
-                self._aio_session.client(
-                    "dynamodb", endpoint_url=self.endpoint_url, config=self._config
+                self._aio_session.create_client(
+                    "dynamodb",
+                    region_name=region,
+                    endpoint_url=self.endpoint_url,
+                    config=self._config,
                 )
             )
             self._client = client

@@ -8,7 +8,6 @@ responses to stock decreases, then an outage and the recovery.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import statistics
 import time
 from collections.abc import Callable
@@ -36,8 +35,7 @@ def _delta(after: RetryStats | None, before: RetryStats | None) -> dict[str, flo
 
 
 async def _credentials(session: DynamoSession) -> dict[str, Any]:
-    found = session._aio_session.get_credentials()
-    creds = await found if inspect.isawaitable(found) else found
+    creds = await session._aio_session.get_credentials()
     if creds is None:
         return {}
     frozen = await creds.get_frozen_credentials()

@@ -5,8 +5,8 @@ rules, TLS settings and the aiohttp connection pool. None of those has a public 
 module reaches into the client. Each access is guarded: if an attribute was renamed or changed
 shape in another aiobotocore release, :func:`probe` returns ``None`` after logging ONE warning per
 process and reason, and the session stays in compatible mode (every call through aiobotocore's
-own path). Verified against aiobotocore 2.25.1 / botocore 1.40.61 (the range pinned in
-``pyproject.toml``).
+own path). Verified on aiobotocore 2.25.1 to 3.10.x (:data:`VERIFIED_RANGE`, the range in
+``pyproject.toml``); outside it, the same fallback.
 
 The private attributes used (and nothing else):
 
@@ -30,13 +30,33 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+import aiobotocore
 import aiohttp
 
 __all__ = ["ClientAdapter", "EndpointInfo", "FastPathUnavailable", "probe", "warn_once"]
 
 logger = logging.getLogger("aiodynamo_patterns")
 
-VERIFIED_WITH = "aiobotocore 2.25.1 / botocore 1.40.61"
+#: the aiobotocore releases the fast path's private accesses were checked on: [low, high)
+VERIFIED_RANGE = ((2, 25, 1), (3, 11))
+VERIFIED_WITH = "aiobotocore 2.25.1 to 3.10.x"
+
+
+def _release(version: str) -> tuple[int, ...]:
+    parts = []
+    for part in version.split("."):
+        digits = "".join(ch for ch in part if ch.isdigit())
+        if not digits or digits != part:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
+def verified(version: str) -> bool:
+    """Whether the fast path was checked on this aiobotocore release."""
+    low, high = VERIFIED_RANGE
+    return low <= _release(version) < high
+
 
 _warned: set[str] = set()
 
@@ -153,6 +173,11 @@ class ClientAdapter:
 async def probe(client: Any) -> ClientAdapter | None:
     """The client's internals if the fast path can use them, else ``None`` (compatible mode)."""
     try:
+        if not verified(aiobotocore.__version__):
+            raise FastPathUnavailable(
+                f"aiobotocore {aiobotocore.__version__} is outside the releases the fast path "
+                f"was verified on ({VERIFIED_WITH})"
+            )
         signer = _attr(client, "signer", "the client")
         credentials = _attr(signer, "credentials", "client._request_signer")
         if credentials is None:

@@ -321,6 +321,41 @@ async def test_a_renamed_private_attribute_falls_back_with_one_warning(
     assert "_get_session_renamed" in warnings[0].getMessage()
 
 
+async def test_an_unverified_aiobotocore_release_stays_on_the_compatible_path(
+    ddb_endpoint: str, table: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Outside the releases the fast path was verified on, sessions use aiobotocore's own path
+    after one warning naming the release; the calls still work."""
+    monkeypatch.setattr(adapter.aiobotocore, "__version__", "4.0.0")
+    monkeypatch.setattr(adapter, "_warned", set())
+    from aiodynamo_patterns.local.base import DUMMY_CREDENTIALS
+
+    with caplog.at_level(logging.WARNING, logger="aiodynamo_patterns"):
+        async with DynamoSession(endpoint_url=ddb_endpoint, **DUMMY_CREDENTIALS) as s:
+            assert not s.fast_path_active
+            assert await Repository(s, table).get_item({"PK": "a", "SK": "b"}) is None
+    (warning,) = [r for r in caplog.records if "fast path disabled" in r.getMessage()]
+    assert "aiobotocore 4.0.0" in warning.getMessage()
+
+
+@pytest.mark.parametrize(
+    ("version", "expected"),
+    [
+        ("2.25.1", True),
+        ("2.26.0", True),
+        ("3.10.0", True),
+        ("3.10.2", True),
+        ("2.25.0", False),
+        ("3.11.0", False),
+        ("4.0.0", False),
+        ("3.0.0rc1", True),
+    ],
+)
+def test_the_verified_release_range(version: str, expected: bool) -> None:
+    """The fast path's verified range is 2.25.1 up to (not including) 3.11."""
+    assert adapter.verified(version) is expected
+
+
 async def test_a_failure_inside_the_internals_falls_back_at_run_time(
     ddb_endpoint: str, table: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

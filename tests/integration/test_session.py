@@ -168,3 +168,32 @@ async def test_corrupted_response_never_reaches_the_caller(
         with pytest.raises(TransportError) as info:
             await Repository(s, "tbl").get_item({"PK": "a", "SK": "b"})
     assert info.value.code == "ChecksumMismatch"
+
+
+async def test_a_session_made_from_the_callers_aiobotocore_or_aioboto3_session(
+    ddb_endpoint: str, table: str
+) -> None:
+    """session= takes an aiobotocore AioSession or an aioboto3.Session, with their own
+    credentials and region; anything else is a ValidationError naming the argument."""
+    from aiobotocore.session import AioSession
+
+    mine = AioSession()
+    mine.set_credentials(
+        DUMMY_CREDENTIALS["aws_access_key_id"], DUMMY_CREDENTIALS["aws_secret_access_key"]
+    )
+    mine.set_config_variable("region", DUMMY_CREDENTIALS["region_name"])
+    givens: list[object] = [mine]
+    try:
+        import aioboto3
+    except ImportError:
+        pass
+    else:
+        givens.append(aioboto3.Session(**DUMMY_CREDENTIALS))
+    for given in givens:
+        async with DynamoSession(endpoint_url=ddb_endpoint, session=given) as s:
+            repo = Repository(s, table)
+            await repo.put_item({"PK": "given", "SK": type(given).__name__})
+            assert await repo.get_item({"PK": "given", "SK": type(given).__name__}) is not None
+    with pytest.raises(ValidationError) as err:
+        DynamoSession(endpoint_url=ddb_endpoint, session="my-profile")
+    assert err.value.field == "session"

@@ -168,3 +168,16 @@ async def test_corrupted_response_never_reaches_the_caller(
         with pytest.raises(TransportError) as info:
             await Repository(s, "tbl").get_item({"PK": "a", "SK": "b"})
     assert info.value.code == "ChecksumMismatch"
+
+
+async def test_a_server_message_quoting_a_value_reaches_the_caller_without_it(
+    ddb_session: DynamoSession, table: str
+) -> None:
+    """The server's "cannot be converted to a numeric value: <value>" arrives value withheld."""
+    item = {"PK": {"S": "a"}, "SK": {"S": "b"}, "n": {"N": "not-a-number-secret"}}
+
+    with pytest.raises(ValidationError) as info:
+        await ddb_session.call("PutItem", {"TableName": table, "Item": item})
+
+    assert "secret" not in str(info.value)
+    assert all("secret" not in note for note in getattr(info.value, "__notes__", []))

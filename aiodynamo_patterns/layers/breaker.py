@@ -14,6 +14,14 @@ did not answer, or answered 5xx). An answer from the service, even an error (``C
 layer, not an outage), is a sign of life. While the circuit is open a call raises ``CircuitOpen``
 at once, before the session's semaphore and without touching the network.
 
+A 5xx is evidence of an outage only the first time a given request meets it. Servers answer some
+malformed requests with a 500 every time (moto for an ``ExclusiveStartKey`` of the wrong type),
+and one caller resending such a request (or the retry layer resending it) must not open the
+circuit for every other caller. So a ``ServiceUnavailable`` for a request (operation and
+parameters) that already met one in the last ``REPEAT_MEMORY_SECONDS`` gives no verdict: the
+attempts of one logical call count once, and so do identical calls. An outage fails many different
+requests and still opens the circuit; a transport failure (no answer at all) always counts.
+
 Time comes from the injected clock; transitions are logged (``aiodynamo_patterns`` logger, INFO
 and WARNING) and reported to listeners: ``listener(old, new, snapshot)``.
 """
@@ -22,7 +30,7 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -31,6 +39,7 @@ from ..errors import CircuitOpen, DynamoError, ServiceUnavailable, TransportErro
 from ..pipeline import Call, Request, Result
 
 __all__ = [
+    "REPEAT_MEMORY_SECONDS",
     "BreakerConfig",
     "BreakerLayer",
     "BreakerSnapshot",
@@ -41,6 +50,11 @@ __all__ = [
 ]
 
 logger = logging.getLogger("aiodynamo_patterns")
+
+#: how long a request that met a 5xx is remembered (each repeat refreshes it)
+REPEAT_MEMORY_SECONDS = 300.0
+#: at most this many such requests are remembered per circuit (oldest forgotten first)
+_REPEAT_MEMORY_SIZE = 1024
 
 
 class BreakerState(enum.Enum):
@@ -104,6 +118,8 @@ class BreakerSnapshot:
     times_opened: int
     rejected: int
     transitions: int
+    #: 5xx answers not counted because the same request had already met one
+    repeats_ignored: int = 0
 
     @property
     def failure_rate_percent(self) -> float:
@@ -154,6 +170,9 @@ class CircuitBreaker:
         self._times_opened = 0
         self._rejected = 0
         self._transitions = 0
+        # fingerprints of requests that met a 5xx -> when they last did
+        self._failed_requests: OrderedDict[int, float] = OrderedDict()
+        self._repeats_ignored = 0
 
     # -- the hooks the layer calls ------------------------------------------------------------
 
@@ -220,6 +239,32 @@ class CircuitBreaker:
         ):
             self._transition(BreakerState.OPEN)
 
+    def verdict(self, request: Request, exc: DynamoError) -> bool | None:
+        """What a failed call tells about the endpoint: True for an availability failure, False
+        for a sign of life, None for no evidence (a 5xx this very request already met)."""
+        if isinstance(exc, TransportError):
+            return True
+        if not isinstance(exc, ServiceUnavailable):
+            return False
+        now = self.clock.now()
+        memory = self._failed_requests
+        while memory:
+            oldest, seen = next(iter(memory.items()))
+            if now - seen < REPEAT_MEMORY_SECONDS:
+                break
+            del memory[oldest]
+        # Computed only for 5xx answers, so the cost of the repr stays off the success path.
+        fingerprint = hash((request.operation, repr(request.params)))
+        repeated = fingerprint in memory
+        memory[fingerprint] = now
+        memory.move_to_end(fingerprint)
+        if len(memory) > _REPEAT_MEMORY_SIZE:
+            memory.popitem(last=False)
+        if repeated:
+            self._repeats_ignored += 1
+            return None
+        return True
+
     # -- internals ----------------------------------------------------------------------------
 
     def _observe(self, failed: bool) -> None:
@@ -264,6 +309,8 @@ class CircuitBreaker:
         else:
             logger.info("circuit %s: %s -> %s", self.name, old.value, new.value)
         if new is BreakerState.CLOSED:
+            # recovered: what failed during the outage is not known to be bad by itself
+            self._failed_requests.clear()
             self._opened_at = None
             self._consecutive = 0
             self._window.clear()
@@ -293,6 +340,7 @@ class CircuitBreaker:
             times_opened=self._times_opened,
             rejected=self._rejected,
             transitions=self._transitions,
+            repeats_ignored=self._repeats_ignored,
         )
 
 
@@ -344,7 +392,7 @@ class BreakerLayer:
         try:
             result = await call_next(request)
         except DynamoError as exc:
-            breaker.record(ticket, is_availability_failure(exc))
+            breaker.record(ticket, breaker.verdict(request, exc))
             raise
         except BaseException:
             breaker.record(ticket, None)

@@ -1,4 +1,4 @@
-"""Misuse of a session (a second event loop, closing while calls wait) never poisons it."""
+"""Misuse (a second event loop, closing while calls wait, a malformed request) never poisons a session."""
 
 from __future__ import annotations
 
@@ -9,15 +9,20 @@ from typing import Any
 import pytest
 
 from aiodynamo_patterns import (
+    BreakerState,
     CachedRepository,
+    DynamoError,
     DynamoSession,
     ProductRepository,
     Repository,
+    ServiceUnavailable,
     SessionClosed,
+    ValidationError,
     WrongEventLoop,
 )
 from aiodynamo_patterns.local.base import DUMMY_CREDENTIALS
 from aiodynamo_patterns.session import SessionMode
+from aiodynamo_patterns.testing import ManualClock
 
 
 def in_another_loop(call: Callable[[], Awaitable[Any]]) -> BaseException | None:
@@ -138,3 +143,29 @@ async def test_a_call_after_close_touches_no_layer(ddb_endpoint: str) -> None:
     retry = s.retry_stats()
     assert retry is not None and retry.calls == 0
     assert s.breaker is not None and s.breaker.state().window_calls == 0
+
+
+async def test_one_malformed_request_repeated_50_times_never_opens_the_breaker(
+    ddb_endpoint: str, table: str, ddb_session_mode: SessionMode
+) -> None:
+    """A start key the server refuses (moto: a 500 every time) fails its caller only."""
+    bad_start = {"PK": {"N": "1"}, "SK": {"S": "b"}}  # the table's PK is a string
+    async with DynamoSession(
+        endpoint_url=ddb_endpoint, clock=ManualClock(), mode=ddb_session_mode, **DUMMY_CREDENTIALS
+    ) as s:
+        await Repository(s, table).put_item({"PK": "a", "SK": "b"})  # moto fails comparing to it
+        errors = []
+        for _ in range(50):
+            with pytest.raises(DynamoError) as info:
+                await s.call("Scan", {"TableName": table, "ExclusiveStartKey": bad_start})
+            errors.append(info.value)
+        others = await asyncio.gather(
+            *(Repository(s, table).get_item({"PK": f"k{i}", "SK": "A"}) for i in range(20))
+        )
+        assert s.breaker is not None
+        snap = s.breaker.state()
+
+    # moto answers 500, dynalite 400: either way it is this request's failure alone
+    assert {type(e) for e in errors} <= {ServiceUnavailable, ValidationError}
+    assert others == [None] * 20
+    assert (snap.state, snap.times_opened, snap.rejected) == (BreakerState.CLOSED, 0, 0)

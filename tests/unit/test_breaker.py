@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 
@@ -17,17 +18,23 @@ from aiodynamo_patterns import (
     ValidationError,
 )
 from aiodynamo_patterns.layers.breaker import (
+    REPEAT_MEMORY_SECONDS,
     BreakerConfig,
     BreakerLayer,
     BreakerSnapshot,
     BreakerState,
 )
+from aiodynamo_patterns.layers.retry import RetryLayer, RetryPolicy
 from aiodynamo_patterns.pipeline import Request, Result
 from aiodynamo_patterns.testing import ManualClock
 
+_keys = itertools.count()
 
-def request(table: str = "t") -> Request:
-    return Request("GetItem", {"TableName": table}, True)
+
+def request(table: str = "t", key: str | None = None) -> Request:
+    """A GetItem of ``key``; by default a key no other request of the test reads."""
+    key = key if key is not None else f"k{next(_keys)}"
+    return Request("GetItem", {"TableName": table, "Key": {"PK": {"S": key}}}, True)
 
 
 class Endpoint:
@@ -48,9 +55,11 @@ def down() -> TransportError:
     return TransportError("refused", operation="GetItem", request_sent=False)
 
 
-async def call(layer: BreakerLayer, endpoint: Endpoint, table: str = "t") -> str:
+async def call(
+    layer: BreakerLayer, endpoint: Endpoint, table: str = "t", key: str | None = None
+) -> str:
     try:
-        await layer(request(table), endpoint)
+        await layer(request(table, key), endpoint)
     except CircuitOpen:
         return "open"
     except DynamoError:
@@ -309,3 +318,84 @@ async def test_fast_failures_of_a_burst_are_judged_in_admission_order() -> None:
     snap = layer.state()
     assert snap.state is BreakerState.CLOSED
     assert (snap.window_calls, snap.window_failures) == (36, 12)
+
+
+def server_error() -> ServiceUnavailable:
+    return ServiceUnavailable("internal error", operation="GetItem", status=500)
+
+
+async def test_one_bad_request_repeated_50_times_never_opens_the_circuit() -> None:
+    """A 500 that one request meets every time counts once; other callers are not failed fast."""
+    layer, _, endpoint = make(failure_threshold=5, minimum_calls=5)
+
+    class BadKey(Endpoint):
+        async def __call__(self, req: Request) -> Result:
+            self.calls += 1
+            if req.params["Key"]["PK"]["S"] == "bad":
+                raise server_error()
+            return {}
+
+    endpoint = BadKey()
+    bad = [await call(layer, endpoint, key="bad") for _ in range(50)]
+    others = [await call(layer, endpoint) for _ in range(20)]
+
+    assert bad == ["error"] * 50
+    assert others == ["ok"] * 20
+    snap = layer.state()
+    assert snap.state is BreakerState.CLOSED
+    assert (snap.times_opened, snap.rejected, snap.repeats_ignored) == (0, 0, 49)
+    assert endpoint.calls == 70
+
+
+async def test_server_errors_of_many_different_requests_still_open_it() -> None:
+    """An outage answers 500 to every request: distinct requests count and open the circuit."""
+    layer, _, endpoint = make(failure_threshold=5)
+    endpoint.error = server_error()
+
+    assert [await call(layer, endpoint) for _ in range(6)] == ["error"] * 5 + ["open"]
+    assert layer.state().repeats_ignored == 0
+
+
+async def test_the_retries_of_one_call_meeting_500s_count_once() -> None:
+    """A read retried ten times on 500s is one availability failure, not ten."""
+    clock = ManualClock()
+    breaker = BreakerLayer(BreakerConfig(failure_threshold=3), clock=clock)
+    retry = RetryLayer(RetryPolicy(max_attempts=10, deadline=None), clock=clock)
+    endpoint = Endpoint()
+    endpoint.error = server_error()
+
+    async def through_breaker(req: Request) -> Result:
+        return await breaker(req, endpoint)
+
+    with pytest.raises(ServiceUnavailable):
+        await retry(request(key="same"), through_breaker)
+
+    snap = breaker.state()
+    assert endpoint.calls == 10
+    assert snap.state is BreakerState.CLOSED
+    assert (snap.consecutive_failures, snap.repeats_ignored) == (1, 9)
+
+
+async def test_transport_failures_of_one_request_always_count() -> None:
+    """No answer at all is not the request's fault: every attempt counts, repeated or not."""
+    layer, _, endpoint = make(failure_threshold=5)
+    endpoint.error = down()
+
+    outcomes = [await call(layer, endpoint, key="same") for _ in range(6)]
+
+    assert outcomes == ["error"] * 5 + ["open"]
+
+
+async def test_a_repeated_request_is_forgotten_after_the_memory_period() -> None:
+    """A request whose last 500 is older than REPEAT_MEMORY_SECONDS counts again."""
+    layer, clock, endpoint = make(failure_threshold=2)
+    endpoint.error = server_error()
+
+    await call(layer, endpoint, key="bad")
+    clock.advance(REPEAT_MEMORY_SECONDS - 1)
+    await call(layer, endpoint, key="bad")  # a repeat (and the memory is refreshed)
+    assert layer.state().consecutive_failures == 1
+    clock.advance(REPEAT_MEMORY_SECONDS)
+    await call(layer, endpoint, key="bad")
+
+    assert layer.state().state is BreakerState.OPEN

@@ -19,7 +19,11 @@ NOT_API_PREFIXES = ("aiodynamo_patterns.demo",)  # the `demo` command and its se
 # Public in their module (documented there) but deliberately not re-exported at the top level:
 # building blocks for layer authors and test suites, not for everyday use.
 MODULE_LEVEL_ONLY = {
-    "aiodynamo_patterns.layers.breaker": {"Ticket", "is_availability_failure"},
+    "aiodynamo_patterns.layers.breaker": {
+        "REPEAT_MEMORY_SECONDS",
+        "Ticket",
+        "is_availability_failure",
+    },
     "aiodynamo_patterns.layers.cache": {"GetOutcome"},
     "aiodynamo_patterns.cli": {"main"},
     "aiodynamo_patterns.local.base": {

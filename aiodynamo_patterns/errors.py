@@ -33,7 +33,9 @@ and :func:`error_from_response` the only one that reads the fast path's error bo
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import http.client
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -271,6 +273,36 @@ _ACCESS = {
 }
 
 
+# Server and botocore messages that quote the caller's data, and what replaces the data. Every
+# message from outside the library passes through redact_message, so no value reaches an error,
+# a log line or a metric label from there.
+_VALUE_ECHOES = (
+    # AWS's request validation: "1 validation error detected: Value 'x' at 'key' failed to ..."
+    (re.compile(r"\bValue .*? at '", re.S), "Value (withheld) at '"),
+    # "The parameter cannot be converted to a numeric value: abc"
+    (re.compile(r"(converted to a numeric value): .*", re.S), r"\1 (value withheld)"),
+    # "Input collection [a, a] contains duplicates."
+    (re.compile(r"\b(Input collection) .*? (contains duplicates)", re.S), r"\1 (withheld) \2"),
+    # botocore: "Invalid type for parameter Item.x, value: {...}, type: <class 'set'>, ..."
+    (re.compile(r"\bvalue: .*?(?=, (?:type|valid)\b|$)", re.S), "value: (withheld)"),
+)
+
+
+def redact_message(message: str, status: int | None = None) -> str:
+    """A message from the server or botocore with any quoted data replaced by "(withheld)".
+
+    An HTML error page (a proxy's or moto's 500) becomes one line naming the status.
+    """
+    if message.lstrip().startswith("<"):
+        status_line = " ".join(
+            part for part in (str(status or "?"), http.client.responses.get(status or 0)) if part
+        )
+        return f"HTTP {status_line} (the body was not a DynamoDB error)"
+    for pattern, replacement in _VALUE_ECHOES:
+        message = pattern.sub(replacement, message)
+    return message
+
+
 def error_for_code(
     code: str,
     message: str,
@@ -282,6 +314,11 @@ def error_for_code(
     reasons: Sequence[CancellationReason] = (),
 ) -> DynamoError:
     """Map a DynamoDB error code (as found in the wire response) to the library's error class."""
+    message = redact_message(message, status)
+    reasons = [
+        dataclasses.replace(r, message=redact_message(r.message, status)) if r.message else r
+        for r in reasons
+    ]
     common: dict[str, Any] = {
         "operation": operation,
         "code": code,
@@ -323,7 +360,7 @@ def translate_error(exc: BaseException, operation: str | None) -> DynamoError:
     if isinstance(exc, bce.NoCredentialsError | bce.PartialCredentialsError):
         return AccessDenied(str(exc), operation=operation, code="NoCredentials")
     if isinstance(exc, bce.ParamValidationError):
-        return ValidationError(str(exc), operation=operation)
+        return ValidationError(redact_message(str(exc)), operation=operation)
     if isinstance(exc, bce.ChecksumError):
         return TransportError(
             f"response failed its CRC32 check and was discarded: {exc}",
@@ -378,7 +415,12 @@ def translate_error(exc: BaseException, operation: str | None) -> DynamoError:
         return DynamoError(str(exc), operation=operation, code=type(exc).__name__)
     if isinstance(exc, asyncio.CancelledError):  # pragma: no cover - defensive
         raise exc
-    return DynamoError(f"{type(exc).__name__}: {exc}", operation=operation, code="Unexpected")
+    # The text of an arbitrary exception may quote the request's data: only its type is kept.
+    return DynamoError(
+        f"unexpected {type(exc).__name__} (its message is withheld: it may quote request data)",
+        operation=operation,
+        code="Unexpected",
+    )
 
 
 def _from_client_error(exc: Any, operation: str | None) -> DynamoError:

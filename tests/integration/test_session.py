@@ -197,3 +197,16 @@ async def test_a_session_made_from_the_callers_aiobotocore_or_aioboto3_session(
     with pytest.raises(ValidationError) as err:
         DynamoSession(endpoint_url=ddb_endpoint, session="my-profile")
     assert err.value.field == "session"
+
+
+async def test_a_server_message_quoting_a_value_reaches_the_caller_without_it(
+    ddb_session: DynamoSession, table: str
+) -> None:
+    """The server's "cannot be converted to a numeric value: <value>" arrives value withheld."""
+    item = {"PK": {"S": "a"}, "SK": {"S": "b"}, "n": {"N": "not-a-number-secret"}}
+
+    with pytest.raises(ValidationError) as info:
+        await ddb_session.call("PutItem", {"TableName": table, "Item": item})
+
+    assert "secret" not in str(info.value)
+    assert all("secret" not in note for note in getattr(info.value, "__notes__", []))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import aiohttp
 import pytest
+from botocore import exceptions as bce
 from botocore.exceptions import (
     ChecksumError,
     ClientError,
@@ -97,3 +98,71 @@ def test_error_str_names_operation_and_code() -> None:
     """str() of an error reads as one line with the operation and the code."""
     err = e.Throttled("slow down", operation="GetItem", code="ThrottlingException")
     assert str(err) == "GetItem: slow down [ThrottlingException]"
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        (
+            "1 validation error detected: Value 'secret' at 'key.PK' failed to satisfy constraint",
+            "1 validation error detected: Value (withheld) at 'key.PK' failed to satisfy constraint",
+        ),
+        (
+            "The parameter cannot be converted to a numeric value: secret-42",
+            "The parameter cannot be converted to a numeric value (value withheld)",
+        ),
+        (
+            "One or more parameter values were invalid: Input collection [secret, secret] "
+            "contains duplicates.",
+            "One or more parameter values were invalid: Input collection (withheld) "
+            "contains duplicates.",
+        ),
+        (
+            "<!doctype html>\n<title>500 Internal Server Error</title><p>secret</p>",
+            "HTTP 500 Internal Server Error (the body was not a DynamoDB error)",
+        ),
+        ("The conditional request failed", "The conditional request failed"),
+    ],
+    ids=["aws-value-at", "numeric", "duplicates", "html-page", "no-value"],
+)
+def test_server_messages_never_carry_the_callers_data(message: str, expected: str) -> None:
+    """A server message quoting a value reaches the error with the value withheld."""
+    error = e.error_for_code(
+        "ValidationException",
+        message,
+        operation="PutItem",
+        status=500 if message.startswith("<") else 400,
+    )
+    assert error.message == expected
+    assert "secret" not in str(error)
+
+
+def test_cancellation_reason_messages_are_redacted_too() -> None:
+    """Each cancellation reason's message goes through the same redaction."""
+    error = e.error_for_code(
+        "TransactionCanceledException",
+        "Transaction cancelled",
+        operation="TransactWriteItems",
+        reasons=[
+            e.CancellationReason("None"),
+            e.CancellationReason("ValidationError", "Value 'secret' at 'item' failed"),
+        ],
+    )
+    assert isinstance(error, e.TransactionCanceled)
+    assert [r.message for r in error.reasons] == [None, "Value (withheld) at 'item' failed"]
+
+
+def test_botocore_parameter_errors_and_unexpected_errors_quote_no_value() -> None:
+    """botocore's 'value: ...' and an arbitrary exception's text never reach the message."""
+    param = bce.ParamValidationError(
+        report="Invalid type for parameter Item.x, value: {'secret', 1}, type: <class 'set'>, "
+        "valid types: <class 'dict'>"
+    )
+    unexpected = RuntimeError("could not handle 'secret'")
+
+    translated = [e.translate_error(param, "PutItem"), e.translate_error(unexpected, "PutItem")]
+
+    assert isinstance(translated[0], e.ValidationError)
+    assert "Item.x" in translated[0].message and "type: <class 'set'>" in translated[0].message
+    assert translated[1].code == "Unexpected" and "RuntimeError" in translated[1].message
+    assert all("secret" not in str(t) for t in translated)

@@ -169,3 +169,23 @@ async def test_one_malformed_request_repeated_50_times_never_opens_the_breaker(
     assert {type(e) for e in errors} <= {ServiceUnavailable, ValidationError}
     assert others == [None] * 20
     assert (snap.state, snap.times_opened, snap.rejected) == (BreakerState.CLOSED, 0, 0)
+
+
+async def test_a_write_whose_client_closes_before_it_is_written_gets_session_closed(
+    ddb_endpoint: str, table: str, ddb_session_mode: SessionMode
+) -> None:
+    """The client refusing a request because the session closed under it is not OutcomeUnknown."""
+    s = DynamoSession(endpoint_url=ddb_endpoint, mode=ddb_session_mode, **DUMMY_CREDENTIALS)
+    await s.__aenter__()
+
+    async def closed_under_it(params: dict[str, Any]) -> dict[str, Any]:
+        await s.aclose()
+        raise RuntimeError("Session is closed")  # what aiohttp raises before writing anything
+
+    s._senders["PutItem"] = closed_under_it
+    with pytest.raises(SessionClosed) as info:
+        await Repository(s, table).put_item({"PK": "c", "SK": "A"})
+
+    assert info.value.operation == "PutItem"
+    retry = s.retry_stats()
+    assert retry is not None and retry.outcome_unknown == 0

@@ -1,17 +1,17 @@
-"""The session's request slots: ``max_concurrency`` of them, first come first served, closable.
+"""The session's request slots: an ``asyncio.Semaphore`` of ``max_concurrency``, closable.
 
 One slot is held per attempt, from just before the request is sent until its answer (or failure)
-is back; never across a backoff sleep. Unlike ``asyncio.Semaphore`` the pool never binds itself to
-whichever event loop first waits (each waiter's future comes from the session's own loop), and
-:meth:`RequestPool.close` answers every waiter at once, so a call still queued when the session
-closes gets ``SessionClosed`` instead of a slot on a closed client.
+is back; never across a backoff sleep. The semaphore is the "connection pool": the aiohttp
+connector behind the client has the same size, so no request waits in a hidden second pool. It is
+only ever awaited on the session's own loop (``DynamoSession.call`` refuses a call from another
+loop before it gets here), so a mistaken caller cannot bind it to the wrong loop. Closing wakes
+the queue: each waiter in turn finds the pool closed, passes the wake-up on and raises
+``SessionClosed``; a request still queued when the session closes is never sent.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
-from contextlib import suppress
 from dataclasses import dataclass
 
 from ._stats import StatsRecord
@@ -40,16 +40,17 @@ class PoolStats(StatsRecord):
 
 
 class RequestPool:
-    """``size`` request slots with the statistics ``DynamoSession.stats()`` reports."""
+    """``size`` request slots (one ``asyncio.Semaphore``) with the statistics
+    ``DynamoSession.stats()`` reports."""
 
     __slots__ = (
-        "_free",
+        "_closed",
         "_peak",
+        "_semaphore",
         "_timeouts",
         "_total",
         "_wait_max",
         "_wait_total",
-        "_waiters",
         "_waiting",
         "acquire_timeout",
         "clock",
@@ -61,8 +62,8 @@ class RequestPool:
         self.size = size
         self.acquire_timeout = acquire_timeout
         self.clock = clock
-        self._free = size
-        self._waiters: deque[asyncio.Future[bool]] = deque()
+        self._semaphore = asyncio.Semaphore(size)
+        self._closed = False
         self.in_flight = 0
         self._peak = 0
         self._waiting = 0
@@ -71,51 +72,12 @@ class RequestPool:
         self._wait_total = 0.0
         self._wait_max = 0.0
 
-    # -- slots ----------------------------------------------------------------------------
-
-    def try_take(self) -> bool:
-        """Take a slot if one is free and nobody is queued for it (no await, not counted)."""
-        if self._free and not self._waiters:
-            self._free -= 1
-            return True
-        return False
-
-    def give(self) -> None:
-        """Hand a slot to the first waiter still waiting, else put it back."""
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(True)
-                return
-        self._free += 1
-
-    def close(self) -> None:
-        """Answer every waiter "closed"; slots given back later are simply kept."""
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(False)
-
-    async def _take(self, loop: asyncio.AbstractEventLoop) -> bool:
-        waiter: asyncio.Future[bool] = loop.create_future()
-        self._waiters.append(waiter)
-        try:
-            return await waiter
-        except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled() and waiter.result():
-                self.give()  # handed over just as this waiter gave up: pass it on
-            else:
-                with suppress(ValueError):
-                    self._waiters.remove(waiter)
-            raise
-
     # -- one attempt ----------------------------------------------------------------------
 
-    async def acquire(self, operation: str, loop: asyncio.AbstractEventLoop) -> None:
+    async def acquire(self, operation: str) -> None:
         """A slot for one attempt of ``operation``: ``PoolTimeout`` after ``acquire_timeout``,
-        ``SessionClosed`` if the pool closes first. Pair with :meth:`release`."""
-        if not self.try_take():
-            await self._wait(operation, loop)
+        ``SessionClosed`` if the pool is or becomes closed first. Pair with :meth:`release`."""
+        await self.occupy(operation)
         self.in_flight += 1
         self._total += 1
         if self.in_flight > self._peak:
@@ -123,19 +85,43 @@ class RequestPool:
 
     def release(self) -> None:
         self.in_flight -= 1
-        self.give()
+        self._semaphore.release()
 
-    async def _wait(self, operation: str, loop: asyncio.AbstractEventLoop) -> None:
+    async def occupy(self, operation: str = "-") -> None:
+        """Take a slot without counting a request (tests hold slots this way, as stuck
+        requests would); :meth:`vacate` gives it back."""
+        self._refuse_if_closed(operation)
+        if self._semaphore.locked():
+            await self._wait(operation)
+        else:
+            await self._semaphore.acquire()  # free: returns without suspending
+        if self._closed:
+            self._semaphore.release()  # closed while this one waited: wake the next waiter
+            self._refuse_if_closed(operation)
+
+    def vacate(self) -> None:
+        self._semaphore.release()
+
+    def close(self) -> None:
+        """Refuse every later acquire and wake the queue (each waiter raises SessionClosed and
+        passes the wake-up on); slots given back later are simply kept."""
+        if not self._closed:
+            self._closed = True
+            self._semaphore.release()
+
+    def _refuse_if_closed(self, operation: str) -> None:
+        if self._closed:
+            raise SessionClosed(
+                "the session was closed while the request waited for a slot; it was not sent",
+                operation=operation,
+            )
+
+    async def _wait(self, operation: str) -> None:
         self._waiting += 1
         started = self.clock.now()
         try:
             async with asyncio.timeout(self.acquire_timeout):
-                granted = await self._take(loop)
-            if not granted:
-                raise SessionClosed(
-                    "the session was closed while the request waited for a slot; it was not sent",
-                    operation=operation,
-                )
+                await self._semaphore.acquire()
         except TimeoutError:
             self._timeouts += 1
             raise PoolTimeout(

@@ -439,8 +439,7 @@ class DynamoSession:
         send = self._sender(request.operation)
         if self._checker is not None:
             self._checker.check(request.operation, request.params)
-        assert self._loop is not None  # open, and call() checked the loop
-        await self._slots.acquire(request.operation, self._loop)
+        await self._slots.acquire(request.operation)
         try:
             if self._state is not _State.OPEN:
                 # closed while this call waited for its slot: it was never sent

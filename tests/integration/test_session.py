@@ -60,12 +60,12 @@ async def test_acquire_timeout_raises_pool_timeout(
         mode=ddb_session_mode,
         **DUMMY_CREDENTIALS,
     ) as s:
-        assert s._slots.try_take()  # occupy the only slot, as a stuck request would
+        await s._slots.occupy()  # occupy the only slot, as a stuck request would
         try:
             with pytest.raises(PoolTimeout) as info:
                 await Repository(s, table).get_item({"PK": "a", "SK": "b"})
         finally:
-            s._slots.give()
+            s._slots.vacate()
         assert info.value.operation == "GetItem"
         assert s.stats().acquire_timeouts == 1
         assert await Repository(s, table).get_item({"PK": "a", "SK": "b"}) is None

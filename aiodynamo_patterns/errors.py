@@ -5,6 +5,7 @@ The tree::
     DynamoError                      root; carries operation, code, message, retryable, recommendation
                                      (``retryable`` is the rule the retry layer follows)
     ├── ValidationError              bad input (raised before sending) or DynamoDB's ValidationException
+    │   ├── IdempotentParameterMismatch  a transaction token reused with other parameters
     │   └── WrongEventLoop           the session was called from a loop other than the one it opened on
     ├── ConditionFailed              a condition expression was false; ``item`` is the old item if known
     │   ├── ItemAlreadyExists        create refused to overwrite
@@ -47,6 +48,7 @@ __all__ = [
     "CircuitOpen",
     "ConditionFailed",
     "DynamoError",
+    "IdempotentParameterMismatch",
     "InsufficientStock",
     "ItemAlreadyExists",
     "ItemNotFound",
@@ -102,6 +104,21 @@ class ValidationError(DynamoError):
         kwargs.setdefault("code", "ValidationException")
         super().__init__(message, **kwargs)
         self.field = field
+
+
+class IdempotentParameterMismatch(ValidationError):
+    """A transaction's ``ClientRequestToken`` was reused with different parameters within the
+    token's 10-minute window: DynamoDB refused it and applied nothing."""
+
+    recommendation = (
+        "Use a new client_request_token for a different transaction; reuse a token only to "
+        "resend exactly the same request."
+    )
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        kwargs.setdefault("code", "IdempotentParameterMismatchException")
+        kwargs.setdefault("field", "client_request_token")
+        super().__init__(message, **kwargs)
 
 
 class WrongEventLoop(ValidationError):
@@ -329,6 +346,8 @@ def error_for_code(
         return ConditionFailed(message, item=item, **common)
     if code == "TransactionCanceledException":
         return TransactionCanceled(message, reasons=reasons, **common)
+    if code == "IdempotentParameterMismatchException":
+        return IdempotentParameterMismatch(message, **common)
     if code in _THROTTLING:
         return Throttled(message, **common)
     if code == "TransactionConflictException":

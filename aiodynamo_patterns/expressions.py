@@ -28,9 +28,9 @@ from boto3.dynamodb.conditions import (
     Not,
     Or,
 )
-from boto3.dynamodb.types import DYNAMODB_CONTEXT, Binary, TypeDeserializer, TypeSerializer
+from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
 
-from .errors import ValidationError
+from .errors import DynamoError, ValidationError
 
 __all__ = [
     "AppendToList",
@@ -69,8 +69,23 @@ def validate_name(name: object, field: str) -> str:
         )
     if not name:
         raise ValidationError("attribute name must not be empty", field=field)
+    _text(name, field)
     if len(name.encode("utf-8")) > _MAX_NAME_BYTES:
         raise ValidationError("attribute name is longer than 65535 bytes", field=field)
+    return name
+
+
+_TABLE_NAME = re.compile(r"[A-Za-z0-9_.\-]{3,255}")
+
+
+def validate_table_name(name: object, field: str = "table_name") -> str:
+    """Return ``name`` if DynamoDB accepts it as a table (or index) name: 3 to 255 of
+    ``a-z A-Z 0-9 _ - .``; else ValidationError naming ``field``."""
+    if not isinstance(name, str) or not _TABLE_NAME.fullmatch(name):
+        raise ValidationError(
+            "a table name is 3 to 255 characters of a-z, A-Z, 0-9, '_', '-' and '.'",
+            field=field,
+        )
     return name
 
 
@@ -85,32 +100,117 @@ def _validate_path(path: object, field: str) -> str:
 # values
 
 
-def _normalise(value: Any, field: str) -> Any:
-    """Python value -> value boto3's TypeSerializer accepts (floats become exact Decimals)."""
-    if isinstance(value, bool) or value is None or isinstance(value, str | bytes | bytearray):
+#: DynamoDB's documented limits on numbers and documents
+MAX_DIGITS = 38
+MAX_EXPONENT = 125  # 9.9999999999999999999999999999999999999E+125
+MIN_EXPONENT = -130  # 1E-130
+MAX_DEPTH = 32
+
+
+def dynamo_number(value: Decimal, field: str) -> Decimal:
+    """``value`` as DynamoDB stores it: trailing zeros dropped (they are not significant), at
+    most 38 significant digits, magnitude from 1E-130 to 9.99...E+125 (either sign); else
+    ``ValidationError`` naming ``field`` (never the value)."""
+    if not value.is_finite():
+        raise ValidationError(
+            "is not a finite number: NaN and infinity cannot be stored in DynamoDB", field=field
+        )
+    if not value:
+        return Decimal(0)
+    sign, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)  # finite
+    end = len(digits)
+    while end > 1 and digits[end - 1] == 0:
+        end -= 1
+    exponent += len(digits) - end
+    start = 0
+    while start < end - 1 and digits[start] == 0:
+        start += 1
+    significant = digits[start:end]
+    if len(significant) > MAX_DIGITS:
+        raise ValidationError(
+            f"has {len(significant)} significant digits; DynamoDB keeps at most {MAX_DIGITS}",
+            field=field,
+        )
+    magnitude = exponent + len(significant) - 1
+    if not MIN_EXPONENT <= magnitude <= MAX_EXPONENT:
+        raise ValidationError(
+            "is outside the magnitudes DynamoDB stores (1E-130 to "
+            "9.9999999999999999999999999999999999999E+125, either sign)",
+            field=field,
+        )
+    return Decimal((sign, significant, exponent))
+
+
+def _text(value: str, field: str) -> str:
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationError(
+                "contains a lone surrogate: not valid Unicode, DynamoDB cannot store it",
+                # a field path may hold the offending name itself: keep the error printable
+                field=field.encode("utf-8", "backslashreplace").decode("utf-8"),
+            ) from None
+    return value
+
+
+_SET_KINDS = {str: "strings", int: "numbers", Decimal: "numbers", float: "numbers"}
+
+
+def _set_kind(value: object) -> str:
+    if isinstance(value, bool):
+        return type(value).__name__
+    if isinstance(value, bytes | bytearray | Binary):
+        return "binary values"
+    for kind, name in _SET_KINDS.items():
+        if isinstance(value, kind):
+            return name
+    return type(value).__name__
+
+
+def _normalise(value: Any, field: str, depth: int = 1) -> Any:
+    """Python value -> value boto3's TypeSerializer accepts (numbers as DynamoDB stores them)."""
+    if isinstance(value, str):
+        return _text(value, field)
+    if isinstance(value, bool) or value is None or isinstance(value, bytes | bytearray):
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise ValidationError(f"{value!r} cannot be stored in DynamoDB", field=field)
-        return Decimal(repr(value))
+            raise ValidationError(
+                "is not a finite number: NaN and infinity cannot be stored in DynamoDB",
+                field=field,
+            )
+        return dynamo_number(Decimal(repr(value)), field)
     if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise ValidationError(f"{value!r} cannot be stored in DynamoDB", field=field)
+        return dynamo_number(value, field)
+    if isinstance(value, int):
+        return value if -_MAX_INT < value < _MAX_INT else dynamo_number(Decimal(value), field)
+    if isinstance(value, Binary):
         return value
-    if isinstance(value, int | Binary):
-        return value
+    if depth > MAX_DEPTH and isinstance(value, Mapping | list | tuple):
+        raise ValidationError(
+            f"nests deeper than the {MAX_DEPTH} levels DynamoDB allows", field=field
+        )
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
         for k, v in value.items():
-            validate_name(k, f"{field}.{k}" if isinstance(k, str) else field)
-            out[k] = _normalise(v, f"{field}.{k}")
+            name = validate_name(k, f"{field}.{k}" if isinstance(k, str) else field)
+            out[k] = _normalise(v, f"{field}.{name}", depth + 1)
         return out
     if isinstance(value, set | frozenset):
         if not value:
             raise ValidationError("empty sets cannot be stored in DynamoDB", field=field)
-        return {_normalise(v, field) for v in value}
+        kinds = {_set_kind(v) for v in value}
+        if len(kinds) > 1 or not kinds <= {"strings", "numbers", "binary values"}:
+            raise ValidationError(
+                "a set must hold only strings, only numbers or only binary values; "
+                f"this one holds {', '.join(sorted(kinds))}",
+                field=field,
+            )
+        return {_normalise(v, field, depth) for v in value}
     if isinstance(value, list | tuple):
-        return [_normalise(v, f"{field}[{i}]") for i, v in enumerate(value)]
+        return [_normalise(v, f"{field}[{i}]", depth + 1) for i, v in enumerate(value)]
     raise ValidationError(f"unsupported type {type(value).__name__}", field=field)
 
 
@@ -123,7 +223,7 @@ def to_wire(value: Any, field: str = "value") -> Wire:
     # result is what TypeSerializer gives (the unit tests compare them).
     kind = type(value)
     if kind is str:
-        return {"S": value}
+        return {"S": _text(value, field)}
     if kind is int and -_MAX_INT < value < _MAX_INT:
         return {"N": str(value)}
     if kind is bool:
@@ -132,8 +232,15 @@ def to_wire(value: Any, field: str = "value") -> Wire:
         return {"B": value}
     try:
         return dict(_serializer.serialize(_normalise(value, field)))
-    except (TypeError, ValueError, ArithmeticError) as exc:  # decimal.Rounded: > 38 digits
-        raise ValidationError(str(exc) or type(exc).__name__, field=field) from None
+    except (TypeError, ValueError, ArithmeticError) as exc:
+        # boto3's messages quote the value: name the kind of failure only
+        raise ValidationError(
+            f"cannot be stored in DynamoDB ({type(exc).__name__})", field=field
+        ) from None
+    except RecursionError:
+        raise ValidationError(
+            f"nests deeper than the {MAX_DEPTH} levels DynamoDB allows", field=field
+        ) from None
 
 
 def item_to_wire(item: Mapping[str, Any], field: str = "item") -> dict[str, Wire]:
@@ -161,8 +268,20 @@ def _number(text: str) -> int | Decimal:
     digits = text[1:] if text[:1] == "-" else text
     if digits and len(digits) <= 38 and digits.isascii() and digits.isdigit():
         return int(text)
-    number = DYNAMODB_CONTEXT.create_decimal(text)
-    return int(number) if number == number.to_integral_value() else number
+    # Exact, without boto3's 38-digit context: DynamoDB answers with every digit of the value
+    # (1E+100 arrives as 1 and 100 zeros), and trailing zeros are not significant digits.
+    try:
+        number = Decimal(text)
+    except ArithmeticError:
+        raise DynamoError(
+            "the response holds a number that is not a decimal number",
+            code="ResponseParserError",
+        ) from None
+    if not number.is_finite():
+        raise DynamoError("the response holds a non-finite number", code="ResponseParserError")
+    if number == number.to_integral_value():
+        return int(number)
+    return number
 
 
 def from_wire(value: Mapping[str, Any]) -> Any:

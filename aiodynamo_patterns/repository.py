@@ -34,6 +34,7 @@ from .expressions import (
     item_to_wire,
     projection,
     update_expression,
+    validate_table_name,
 )
 from .layers.backoff import Backoff
 from .session import DynamoSession
@@ -120,8 +121,7 @@ class Repository:
         batch_deadline: float = 30.0,
         batch_backoff: Backoff | None = None,
     ) -> None:
-        if not isinstance(table_name, str) or not 3 <= len(table_name) <= 255:
-            raise ValidationError("table name must be 3 to 255 characters", field="table_name")
+        validate_table_name(table_name)
         if not 1 <= len(key_names) <= 2:
             raise ValidationError("a primary key has one or two attributes", field="key_names")
         self.session = session

@@ -112,6 +112,9 @@ def test_to_wire_matches_boto3(value: Any) -> None:
 
 
 def test_too_large_an_int_is_refused() -> None:
-    """An int of more than 38 digits is refused with ValidationError, as before the shortcut."""
-    with pytest.raises(ValidationError):
-        to_wire(10**38)
+    """An int of more than 38 significant digits is refused with ValidationError; a big one
+    whose trailing zeros are not significant is stored normalised, as DynamoDB does."""
+    with pytest.raises(ValidationError) as err:
+        to_wire(10**38 + 1, "n")
+    assert err.value.field == "n" and "39 significant digits" in err.value.message
+    assert to_wire(10**38) == {"N": "1E+38"}

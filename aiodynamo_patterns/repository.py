@@ -129,6 +129,9 @@ class Repository:
         self.key_names = tuple(key_names)
         self.batch_deadline = batch_deadline
         self.batch_backoff = batch_backoff or Backoff(base=0.05, cap=1.0)
+        #: learnt from the first condition failure that carried the old item (dynalite never
+        #: does): then an answer without one means "no item", with no second read
+        self._returns_old_items = False
 
     # -- lifecycle: a plain repository holds nothing (the session is the caller's); a cached
     # one (CachedRepository) stops its reads in flight --------------------------------------
@@ -183,7 +186,12 @@ class Repository:
         later state of the item, never an earlier one.
         """
         if exc.item is not None:
+            self._returns_old_items = True
             return item_from_wire(exc.item)
+        if self._returns_old_items:
+            # This server answers ALL_OLD (it did before): no item in the answer means there
+            # was none at the moment of the failure. A read now could see a later writer's.
+            return None
         return await self.get_item(key, consistent=True)
 
     async def _classify_condition_failure(
@@ -222,12 +230,18 @@ class Repository:
     ) -> Item:
         """Store a new item with ``created_at``/``updated_at`` and ``version = 1``.
 
-        Refuses to replace an existing item (``ItemAlreadyExists``) unless ``overwrite``.
+        Refuses to replace an existing item (``ItemAlreadyExists``) unless ``overwrite``, and an
+        item that sets a managed attribute itself (``ValidationError``).
         """
         if not isinstance(item, Mapping):
             raise ValidationError("an item must be a mapping", field="item")
         key = {k: item.get(k) for k in self.key_names}
         self._key_of(item, "item")
+        managed = [name for name in MANAGED if name in item]
+        if managed:  # as update_item: the repository sets them, a caller's would be replaced
+            raise ValidationError(
+                f"{managed[0]} is managed by the repository", field=f"item.{managed[0]}"
+            )
         now = utc_now_iso()
         stored = {**item, "created_at": now, "updated_at": now, "version": 1}
         wire_item = item_to_wire(stored, "item")
@@ -301,9 +315,14 @@ class Repository:
 
         Sets ``updated_at`` and increments ``version``; returns the item as stored afterwards.
         Raises ``ItemNotFound`` rather than creating an item, unless ``create``; with
-        ``expected_version``, ``VersionConflict`` when another writer got there first.
+        ``expected_version``, ``VersionConflict`` when another writer got there first. An empty
+        ``updates`` is refused (``ValidationError``): it would change nothing but the version.
         """
         wire_key = self._key(key)
+        if isinstance(updates, Mapping) and not updates:
+            # nothing to change: sending it would only bump version and updated_at, and make
+            # every optimistic writer of the item fail its version check for a no-op
+            raise ValidationError("no attribute to update", field="updates")
         if isinstance(updates, Mapping):
             managed = [name for name in MANAGED if name in updates]
             if managed:

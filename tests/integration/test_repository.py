@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from boto3.dynamodb.conditions import Attr, Key
@@ -24,6 +25,9 @@ from aiodynamo_patterns import (
     ValidationError,
     VersionConflict,
 )
+from aiodynamo_patterns.local.base import DUMMY_CREDENTIALS
+from aiodynamo_patterns.pipeline import Call, Request, Result
+from aiodynamo_patterns.session import SessionMode
 
 
 def key(pk: str, sk: str = "A") -> dict[str, str]:
@@ -278,3 +282,65 @@ async def test_transact_write_refuses_two_actions_on_one_item(repo: Repository) 
     with pytest.raises(ValidationError) as info:
         await repo.transact_write([TransactPut(key("x")), TransactDelete(key("x"))])
     assert info.value.field == "actions[1]"
+
+
+class CreateAfterFailedUpdate:
+    """A layer playing a second writer who creates the item right after an UpdateItem failed."""
+
+    def __init__(self, item: dict[str, Any]) -> None:
+        self.item = item
+        self.armed = False
+
+    async def __call__(self, request: Request, call_next: Call) -> Result:
+        try:
+            return await call_next(request)
+        except ConditionFailed:
+            if self.armed and request.operation == "UpdateItem":
+                self.armed = False
+                wire = {k: {"S": v} for k, v in self.item.items()}
+                await call_next(
+                    Request("PutItem", {"TableName": request.table, "Item": wire}, True)
+                )
+            raise
+
+
+@pytest.mark.ddb_unsupported(
+    "dynalite", reason="ignores ReturnValuesOnConditionCheckFailure: the old item is read back"
+)
+async def test_update_of_missing_item_is_not_found_even_if_created_right_after(
+    ddb_endpoint: str, table: str, ddb_session_mode: SessionMode
+) -> None:
+    """Once the server has returned an old item with a failure, an answer without one means no
+    item: an item another writer creates just after is not mistaken for the failed one."""
+    racer = CreateAfterFailedUpdate({**key("late"), "by": "other"})
+    async with DynamoSession(
+        endpoint_url=ddb_endpoint, layers=[racer], mode=ddb_session_mode, **DUMMY_CREDENTIALS
+    ) as s:
+        repo = Repository(s, table)
+        await repo.create_item({**key("v"), "a": 0})
+        with pytest.raises(VersionConflict):  # teaches the repository that ALL_OLD is honoured
+            await repo.update_item(key("v"), {"a": 1}, expected_version=7)
+        racer.armed = True
+        with pytest.raises(ItemNotFound):
+            await repo.update_item(key("late"), {"a": 1})
+        assert racer.armed is False  # the other writer did create it, after the failure
+        assert (await repo.get_item(key("late"), consistent=True)) == {**key("late"), "by": "other"}
+
+
+async def test_update_with_no_attributes_is_refused_unsent(repo: Repository) -> None:
+    """update_item(key, {}) would only bump version and updated_at: ValidationError('updates')."""
+    await repo.create_item({**key("n"), "a": 0})
+    with pytest.raises(ValidationError) as info:
+        await repo.update_item(key("n"), {})
+    assert info.value.field == "updates"
+    after = await repo.get_item(key("n"), consistent=True)
+    assert after is not None and after["version"] == 1
+
+
+@pytest.mark.parametrize("managed", ["version", "created_at", "updated_at"])
+async def test_create_refuses_managed_attributes(repo: Repository, managed: str) -> None:
+    """create_item sets version/created_at/updated_at itself: a caller's is refused, not replaced."""
+    with pytest.raises(ValidationError) as info:
+        await repo.create_item({**key("m"), managed: 5})
+    assert info.value.field == f"item.{managed}"
+    assert await repo.get_item(key("m"), consistent=True) is None

@@ -12,9 +12,12 @@ Fixtures: ``ddb_endpoint`` (URL of an embedded moto server on 127.0.0.1, one per
 or ``AIODYNAMO_PATTERNS_TEST_ENDPOINT`` if set), ``ddb_session`` (an open DynamoSession, in the
 mode ``ddb_session_mode`` returns: ``AIODYNAMO_PATTERNS_MODE`` or ``"fast"``),
 ``ddb_table_factory`` (creates uniquely named tables and deletes them after the test),
-``ddb_backend`` (which implementation is behind the endpoint) and ``ddb_credentials``. Real
-``AWS_*`` variables are removed from the environment for every test so that a test can never
-reach a real account by accident; moto is imported only when the endpoint fixture is used.
+``ddb_backend`` (which implementation is behind the endpoint) and ``ddb_credentials``.
+
+A test that requests any ``ddb_*`` fixture runs with every ``AWS_*`` variable removed and the
+config files pointed at nothing, so that it can never reach a real account by accident; a test
+that requests none runs exactly as without the plugin (same environment, no marker, and the
+library is imported only when a fixture is first set up).
 
 ``ddb_backends = moto dynalite`` (ini) or ``--ddb-backend dynalite`` runs every test that uses
 the endpoint on each named embedded implementation (dynalite needs Node.js; without it those
@@ -27,17 +30,19 @@ credentials from ``AIODYNAMO_PATTERNS_TEST_ACCESS_KEY_ID`` / ``..._SECRET_ACCESS
 
 from __future__ import annotations
 
+import inspect
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import pytest
 
-from ..session import DynamoSession, SessionMode
-from ..tables import PRODUCT_GSI, GlobalIndex, create_table, delete_table
-
+# Nothing of the library at import time: pytest loads this module in every suite of an
+# environment that has the package, and a suite that never asks for a fixture pays nothing.
 if TYPE_CHECKING:
+    from ..session import DynamoSession, SessionMode
+    from ..tables import GlobalIndex
     from .fault_proxy import FaultProxy
 
 __all__ = [
@@ -151,14 +156,64 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(pytest.mark.skip(reason=f"{backend}: {reason}"))
 
 
-@pytest.fixture(autouse=True)
-def _ddb_no_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+#: The fixtures whose tests run isolated from the caller's AWS environment.
+_FIXTURES = frozenset(name for name in __all__ if name.startswith("ddb_"))
+_ISOLATION = pytest.StashKey[pytest.MonkeyPatch]()
+_STRICT_MODE_HINT = (
+    "{test} is an async test using the aiodynamo_patterns fixtures, but pytest-asyncio does not "
+    "run it: in pytest-asyncio's strict mode mark it @pytest.mark.asyncio (or put "
+    "`pytestmark = pytest.mark.asyncio` in the module), or set `asyncio_mode = auto` in the "
+    "pytest configuration"
+)
+_NO_PYTEST_ASYNCIO = (
+    "{test} uses the aiodynamo_patterns async fixtures, which need pytest-asyncio: "
+    "pip install pytest-asyncio"
+)
+
+
+def _uses_fixtures(item: pytest.Item) -> bool:
+    return not _FIXTURES.isdisjoint(getattr(item, "fixturenames", ()))
+
+
+def _isolate(item: pytest.Item) -> None:
+    """Hide the caller's AWS environment (keys, profiles, AWS_ENDPOINT_URL*) from this test."""
+    patch = pytest.MonkeyPatch()
     for name in list(os.environ):
         if name.startswith("AWS_"):
-            monkeypatch.delenv(name)
+            patch.delenv(name)
     # Point the config chain at nothing, so a developer's ~/.aws never applies either.
-    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    patch.setenv("AWS_CONFIG_FILE", os.devnull)
+    patch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    item.stash[_ISOLATION] = patch
+
+
+def _check_async_runner(item: pytest.Item) -> None:
+    if not inspect.iscoroutinefunction(getattr(item, "obj", None)):
+        return
+    if _pytest_asyncio_fixture is None:
+        pytest.fail(_NO_PYTEST_ASYNCIO.format(test=item.nodeid), pytrace=False)
+    if item.get_closest_marker("asyncio") is None:
+        pytest.fail(_STRICT_MODE_HINT.format(test=item.nodeid), pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    # Before any fixture (the session-scoped endpoint included) is set up, only for our tests.
+    if _uses_fixtures(item):
+        _isolate(item)
+        _check_async_runner(item)
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
+    try:
+        return (yield)
+    finally:
+        # After every fixture's teardown: the caller's environment comes back as it was.
+        patch = item.stash.get(_ISOLATION, None)
+        if patch is not None:
+            patch.undo()
 
 
 @pytest.fixture(scope="session")
@@ -228,7 +283,7 @@ def ddb_session_mode() -> SessionMode:
     mode = os.environ.get(MODE_ENV, "fast")
     if mode not in ("fast", "compatible"):
         raise pytest.UsageError(f"{MODE_ENV} must be 'fast' or 'compatible', not {mode!r}")
-    return cast(SessionMode, mode)
+    return cast("SessionMode", mode)
 
 
 @_async_fixture
@@ -236,6 +291,8 @@ async def ddb_session(
     ddb_endpoint: str, ddb_credentials: dict[str, Any], ddb_session_mode: SessionMode
 ) -> AsyncIterator[DynamoSession]:
     """An open DynamoSession on ``ddb_endpoint``, in ``ddb_session_mode``."""
+    from ..session import DynamoSession
+
     async with DynamoSession(
         endpoint_url=ddb_endpoint, mode=ddb_session_mode, **ddb_credentials
     ) as session:
@@ -249,6 +306,8 @@ async def ddb_table_factory(ddb_session: DynamoSession) -> AsyncIterator[TableFa
     Keyword arguments choose another layout: ``partition_key=("id", "S")``,
     ``sort_key=None``, ``indexes=[GlobalIndex(...)]``.
     """
+    from ..tables import PRODUCT_GSI, GlobalIndex, create_table, delete_table
+
     created: list[str] = []
 
     async def factory(
@@ -296,6 +355,8 @@ async def ddb_faulty_session(
     ddb_session_mode: SessionMode,
 ) -> AsyncIterator[DynamoSession]:
     """An open DynamoSession (default retry and breaker) whose requests cross the fault proxy."""
+    from ..session import DynamoSession
+
     async with DynamoSession(
         endpoint_url=ddb_fault_proxy.url, mode=ddb_session_mode, **ddb_credentials
     ) as session:

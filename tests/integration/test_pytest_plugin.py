@@ -57,7 +57,7 @@ async def test_tables_are_deleted_afterwards(ddb_session):
     assert not set(CREATED) & set(names)
 
 
-def test_real_credentials_are_stripped():
+def test_real_credentials_are_stripped(ddb_credentials):
     assert "AWS_ACCESS_KEY_ID" not in os.environ
     assert "AWS_PROFILE" not in os.environ
     assert os.environ["AWS_SHARED_CREDENTIALS_FILE"] == os.devnull
@@ -202,3 +202,122 @@ async def test_outage_opens_the_breaker(ddb_faulty_session, ddb_fault_proxy):
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rs")
     result.assert_outcomes(passed=2)
+
+
+# A user's own suite, written before the package was installed: it relies on the caller's AWS
+# environment in each of the ways the issue saw break.
+AWS_SUITE = """
+import os
+
+import boto3
+import botocore.session
+
+
+def test_env_set_outside_pytest():
+    assert os.environ["AWS_DEFAULT_REGION"] == "eu-west-1"
+    assert os.environ["AWS_ACCESS_KEY_ID"] == "AKIAREALLOOKINGKEY00"
+
+
+def test_monkeypatched_env(monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-south-1")
+    assert boto3.session.Session().region_name == "ap-south-1"
+
+
+def test_profile_from_the_config_file():
+    scoped = botocore.session.Session(profile="team").get_scoped_config()
+    assert scoped["region"] == "us-west-2"
+
+
+def test_endpoint_url_from_the_environment():
+    client = botocore.session.get_session().create_client("dynamodb")
+    assert client.meta.endpoint_url == os.environ["AWS_ENDPOINT_URL_DYNAMODB"]
+    assert "TableNames" in client.list_tables()
+"""
+
+ISOLATED_TEST = """
+import os
+
+
+async def test_fixture_tests_see_no_caller_aws(ddb_session):
+    assert not [name for name in os.environ if name.startswith("AWS_") and name not in (
+        "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE")]
+    assert os.environ["AWS_CONFIG_FILE"] == os.devnull
+    assert "TableNames" in await ddb_session.call("ListTables", {})
+"""
+
+
+def _outcomes(result: pytest.RunResult) -> dict[str, str]:
+    rows = [line.split() for line in result.outlines if line.startswith("test_")]
+    return {row[0]: row[1] for row in rows if len(row) > 1 and row[1].isupper()}
+
+
+def test_a_users_aws_suite_passes_identically_with_and_without_the_plugin(
+    pytester: pytest.Pytester, user_env: pytest.MonkeyPatch, ddb_endpoint: str
+) -> None:
+    """A suite relying on AWS_* passes the same with and without the plugin; a ddb test is isolated."""
+    config = pytester.path / "aws_config"
+    config.write_text("[profile team]\nregion = us-west-2\n")
+    user_env.setenv("AWS_CONFIG_FILE", str(config))
+    user_env.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    user_env.setenv("AWS_ENDPOINT_URL_DYNAMODB", ddb_endpoint)
+    user_env.delenv("AWS_PROFILE")
+    pytester.makeini(INI.format(extra=""))
+    # test_b (the fixtures) runs between the two halves of the user's suite: its isolation
+    # must be undone before test_c.
+    pytester.makepyfile(test_a=AWS_SUITE, test_b=ISOLATED_TEST, test_c=AWS_SUITE)
+    args = ("-p", "no:cacheprovider", "-p", "no:randomly", "-v")
+    with_plugin = pytester.runpytest_subprocess(*args)
+    without = pytester.runpytest_subprocess(
+        *args, "-p", "no:aiodynamo_patterns", "test_a.py", "test_c.py"
+    )
+    with_plugin.assert_outcomes(passed=9)
+    without.assert_outcomes(passed=8)
+    users = {k: v for k, v in _outcomes(with_plugin).items() if not k.startswith("test_b")}
+    assert users == _outcomes(without)
+    assert len(users) == 8
+
+
+STRICT_SUITE = """
+import pytest
+
+
+@pytest.mark.asyncio
+async def test_marked(ddb_session, ddb_table_factory):
+    table = await ddb_table_factory()
+    assert table in (await ddb_session.call("ListTables", {}))["TableNames"]
+
+
+async def test_unmarked(ddb_session):
+    pass
+
+
+def test_plain():
+    pass
+"""
+
+
+def test_fixtures_in_pytest_asyncio_strict_mode(
+    pytester: pytest.Pytester, user_env: pytest.MonkeyPatch
+) -> None:
+    """In strict mode a marked test gets the fixtures; an unmarked one fails saying what to do."""
+    pytester.makeini(INI.format(extra="").replace("asyncio_mode = auto", "asyncio_mode = strict"))
+    pytester.makepyfile(test_strict=STRICT_SUITE)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:randomly")
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(["*test_unmarked is an async test*mark it @pytest.mark.asyncio*"])
+
+
+def test_the_plugin_imports_none_of_the_library(pytester: pytest.Pytester) -> None:
+    """Loading the plugin imports neither the session nor aiobotocore, so it costs milliseconds."""
+    pytester.makepyfile(
+        test_imports="""
+import sys
+
+def test_nothing_heavy_loaded():
+    assert "aiodynamo_patterns.testing.pytest_plugin" in sys.modules
+    assert "aiodynamo_patterns.session" not in sys.modules
+    assert "aiobotocore" not in sys.modules
+"""
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:randomly")
+    result.assert_outcomes(passed=1)

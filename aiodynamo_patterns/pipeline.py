@@ -14,9 +14,10 @@ unknown outcome is safe (``idempotent``): the retry layer needs that and only th
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
     from .clock import Clock
@@ -25,6 +26,7 @@ __all__ = [
     "CAPACITY_OPERATIONS",
     "DATA_PLANE_OPERATIONS",
     "READ_OPERATIONS",
+    "PROTOCOL_STEP",
     "TABLE_OPERATIONS",
     "WRITE_OPERATIONS",
     "Call",
@@ -36,6 +38,15 @@ __all__ = [
 ]
 
 Result = dict[str, Any]
+
+#: Set by a caller around one call whose condition may fail on purpose, as a step of the caller's
+#: own protocol (the replay record of :mod:`aiodynamo_patterns.products.replay`). Given the call's
+#: failure, it answers what the caller makes of it: ``"resend"`` (the request goes again in another
+#: form: not a call of its own, not an error), ``"success"`` (an earlier attempt was applied: the
+#: caller sees a success) or None (a failure the caller sees). The metrics count what callers saw.
+PROTOCOL_STEP: ContextVar[Callable[[BaseException], Literal["resend", "success"] | None] | None] = (
+    ContextVar("aiodynamo_patterns_protocol_step", default=None)
+)
 
 #: the operations on items (the rest are table management and rare extras)
 DATA_PLANE_OPERATIONS = frozenset(

@@ -46,7 +46,7 @@ from ..errors import (
     TransactionCanceled,
     ValidationError,
 )
-from ..pipeline import CAPACITY_OPERATIONS, WRITE_OPERATIONS, Call, Request, Result
+from ..pipeline import CAPACITY_OPERATIONS, PROTOCOL_STEP, WRITE_OPERATIONS, Call, Request, Result
 from .series import (
     LATENCY_BUCKETS,
     CacheSeries,
@@ -127,6 +127,12 @@ class MetricsLayer:
             self._collector._record(request, started, ended, exc, result, self.probed)
         except Exception:
             logger.exception("metrics could not record %s", request.operation)
+
+
+def _protocol_step(exc: BaseException) -> str | None:
+    """What the caller makes of ``exc`` when it is a step of its own protocol (see pipeline)."""
+    step = PROTOCOL_STEP.get()
+    return None if step is None else step(exc)
 
 
 def _ask_capacity(request: Request) -> bool:
@@ -244,6 +250,14 @@ class MetricsCollector:
             series.served_locally += 1
             return
         throttles: int = notes.get(_THROTTLES, 0) if probed else int(isinstance(exc, Throttled))
+        step = None if exc is None else _protocol_step(exc)
+        if step == "resend":
+            # the caller never sees this failure: the request goes again, counted as its call
+            series.protocol_resends += 1
+            series.attempts += attempts
+            return
+        if step == "success":  # an earlier attempt was applied (its answer lost): a success
+            exc = None
         series.count += 1
         series.attempts += attempts
         if attempts > 1:

@@ -73,6 +73,11 @@ class DynamoMetricsExporter(Collector):
             "Calls answered by a layer without a DynamoDB request (cache hits).",
             labels=_OP,
         )
+        resends = CounterMetricFamily(
+            f"{PREFIX}_protocol_resends",
+            "Requests the library sent again as a step of its own protocol (not calls, not errors).",
+            labels=_OP,
+        )
         read = CounterMetricFamily(
             f"{PREFIX}_consumed_read_capacity_units",
             "Read capacity units DynamoDB reported as consumed.",
@@ -96,10 +101,11 @@ class DynamoMetricsExporter(Collector):
             retries.add_metric(labels, s.retries)
             throttles.add_metric(labels, s.throttles)
             local.add_metric(labels, s.served_locally)
+            resends.add_metric(labels, s.protocol_resends)
             read.add_metric(labels, s.read_units)
             write.add_metric(labels, s.write_units)
             latency.add_metric(labels, _buckets(s.buckets), s.histogram.total)
-        yield from (requests, errors, retries, throttles, local, read, write, latency)
+        yield from (requests, errors, retries, throttles, local, resends, read, write, latency)
 
         index_read = CounterMetricFamily(
             f"{PREFIX}_table_consumed_read_capacity_units",

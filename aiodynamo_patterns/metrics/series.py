@@ -71,6 +71,7 @@ class OperationSeries:
         "errors",
         "histogram",
         "operation",
+        "protocol_resends",
         "read_units",
         "retries",
         "served_locally",
@@ -91,6 +92,8 @@ class OperationSeries:
         self.attempts = 0
         self.throttles = 0
         self.served_locally = 0
+        #: requests the library sent as a step of its own protocol (not calls, not errors)
+        self.protocol_resends = 0
         self.read_units = 0.0
         self.write_units = 0.0
         self.histogram = LatencyHistogram()

@@ -106,6 +106,7 @@ def _summary(group: list[OperationSeries]) -> dict[str, Any]:
         "throttles": sum(s.throttles for s in group),
         "cancelled": sum(s.cancelled for s in group),
         "served_locally": sum(s.served_locally for s in group),
+        "protocol_resends": sum(s.protocol_resends for s in group),
         **_latency(histogram),
         "consumed_capacity": {
             "read_units": sum(s.read_units for s in group),

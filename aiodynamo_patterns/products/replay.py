@@ -17,8 +17,12 @@ rotates: ``_rt_prev = _rt_cur`` when the windows are adjacent (else ``_rt_prev``
 ``_rt_w`` absent or older than the previous window), so concurrent rotations cannot interleave; a
 request that assumed the wrong window fails its condition, learns the item's window from the
 returned old item and is sent again in the right variant (a protocol step, not a retry of a
-failure). The writer remembers the window it last saw per item, so the first guess is usually
-right. A token therefore stays recognisable for at
+failure). The writer remembers the window it last saw per item (from every response: the create,
+each change, each condition failure, each read of the product), so its guess is usually right; an
+item the repository creates starts in the current window. When a change must move the window
+(an unknown item, or a new window), the first change does it and concurrent changes of the same
+item wait for its answer: a burst costs at most one wrong guess per item and window, not one per
+change. A token therefore stays recognisable for at
 least one full window after it was recorded and is gone after at most two: the record holds the
 tokens of the last one to two windows, never more.
 
@@ -33,6 +37,7 @@ retry deadline allows (the repository refuses a window shorter than that).
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Callable, Mapping
 from typing import Any, Final
@@ -69,12 +74,37 @@ class ReplayRecord:
         self.window = window
         self.wall_clock = wall_clock
         self._seen: LRUCache[str, int | None] = LRUCache(maxsize=remember)
+        # items whose window a first change is finding out right now, with its answer to come
+        self._learning: dict[str, asyncio.Future[None]] = {}
 
     def current_window(self) -> int:
         return int(self.wall_clock() // self.window)
 
     def remember(self, item_key: str, item: Mapping[str, Any]) -> None:
         self._seen[item_key] = self.window_of(item)
+
+    async def learn(self, item_key: str) -> bool:
+        """Before a change of ``item_key``: True when this change must move the item's window
+        (a window unknown here, or older than the current one) and no other change here is doing
+        so; it must then call :meth:`learnt` once answered, whatever the outcome. Changes that
+        come meanwhile wait for that answer and go with the window it taught: a burst on a new,
+        unknown or rotating item costs at most one wrong guess, not one per change."""
+        observed = self._seen.get(item_key)
+        if observed is not None and observed >= self.current_window():
+            return False  # the common case: the item is in the current window, add to it
+        pending = self._learning.get(item_key)
+        if pending is None:
+            self._learning[item_key] = asyncio.get_running_loop().create_future()
+            return True
+        # shielded: a waiter cancelled must not cancel the answer the others wait for
+        await asyncio.shield(pending)
+        return False
+
+    def learnt(self, item_key: str) -> None:
+        """The first change of ``item_key`` is answered: release the changes waiting for it."""
+        pending = self._learning.pop(item_key, None)
+        if pending is not None and not pending.done():
+            pending.set_result(None)
 
     def update(self, ph: Placeholders, token: str, item_key: str) -> tuple[str, ConditionBase]:
         """``(expression suffix, condition)`` recording ``token`` on the item ``item_key``.

@@ -21,16 +21,17 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from boto3.dynamodb.conditions import Attr, Key
 
 from ..errors import ConditionFailed, InsufficientStock, ItemNotFound, ValidationError
 from ..expressions import Increment, Placeholders, item_from_wire, update_expression
+from ..pipeline import PROTOCOL_STEP
 from ..repository import Item, Page, Repository, utc_now_iso
 from ..session import DynamoSession
 from ..tables import PRODUCT_GSI
-from .replay import RECORD_ATTRIBUTES, ReplayRecord, new_token
+from .replay import CURRENT, RECORD_ATTRIBUTES, WINDOW, ReplayRecord, new_token
 
 __all__ = ["ProductRepository"]
 
@@ -131,6 +132,8 @@ class ProductRepository(Repository):
             )
         self.replay = ReplayRecord(replay_window, wall_clock)
         self.replays_recognised = 0
+        #: UpdateItems resent because the replay record's window was not the one assumed
+        self.protocol_resends = 0
 
     async def create_product(self, data: Mapping[str, Any]) -> Item:
         """Validate and store a new product; returns it with its ``product_id``."""
@@ -143,12 +146,22 @@ class ProductRepository(Repository):
             "GSI1PK": f"CATEGORY#{fields['category']}",
             "GSI1SK": product_id,
             "product_id": product_id,
+            # the replay record starts in the current window (holding the create's own token:
+            # a rotation copies the current tokens, which must exist), so the first stock
+            # changes, a burst too, send the right variant at once: one UpdateItem each
+            WINDOW: self.replay.current_window(),
+            CURRENT: {new_token()},
         }
-        return _public(await self.create_item(item))
+        created = await self.create_item(item)
+        self.replay.remember(product_id, created)
+        return _public(created)
 
     async def get_product(self, product_id: str, *, consistent: bool = False) -> Item | None:
         item = await self.get_item(_product_key(product_id), consistent=consistent)
-        return _public(item) if item is not None else None
+        if item is None:
+            return None
+        self.replay.remember(product_id, item)  # the window, for this writer's next change
+        return _public(item)
 
     async def update_product_stock(
         self, product_id: str, delta: int, *, request_token: str | None = None
@@ -169,6 +182,31 @@ class ProductRepository(Repository):
         if not isinstance(token, str) or not 8 <= len(token) <= 64:
             raise ValidationError("must be a string of 8 to 64 characters", field="request_token")
         wire_key = self._key(key)
+        # A writer that does not know this item's window yet sends one request to learn it;
+        # concurrent changes of the item wait for that answer instead of all guessing wrong.
+        leads = await self.replay.learn(product_id)
+        try:
+            return await self._change_stock(key, wire_key, product_id, delta, token)
+        finally:
+            if leads:
+                self.replay.learnt(product_id)
+
+    async def _change_stock(
+        self,
+        key: Mapping[str, Any],
+        wire_key: dict[str, Any],
+        product_id: str,
+        delta: int,
+        token: str,
+    ) -> Item:
+        def protocol_step(exc: BaseException) -> Literal["resend", "success"] | None:
+            # What the caller sees of this failure: a success (a replay), nothing (the next
+            # step of the protocol follows), or the failure (InsufficientStock, no product).
+            if not isinstance(exc, ConditionFailed) or exc.item is None:
+                return None
+            verdict = self._verdict(item_from_wire(exc.item), token, delta)
+            return "success" if verdict == "replay" else "resend" if verdict == "window" else None
+
         for _ in range(_MAX_STEPS):
             ph = Placeholders()
             expression = update_expression(
@@ -188,6 +226,7 @@ class ProductRepository(Repository):
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
             ph.apply(params)
+            marked = PROTOCOL_STEP.set(protocol_step)
             try:
                 # idempotent: a resend cannot apply twice, the token condition refuses it
                 response = await self.session.call("UpdateItem", params, idempotent=True)
@@ -200,12 +239,13 @@ class ProductRepository(Repository):
                 if old is None:
                     raise ItemNotFound(f"no product {product_id}", **common) from None
                 self.replay.remember(product_id, old)
-                if self.replay.contains(old, token):
+                verdict = self._verdict(old, token, delta)
+                if verdict == "replay":
                     # An earlier attempt of this call was applied and its answer was lost.
                     self.replays_recognised += 1
                     logger.debug("stock change replay recognised for a product; not reapplied")
                     return _public(old)
-                if delta < 0 and old.get("stock", 0) < -delta:
+                if verdict == "refused":
                     raise InsufficientStock(
                         f"stock {old.get('stock')} cannot be decreased by {-delta}",
                         item=_public(old),
@@ -213,7 +253,10 @@ class ProductRepository(Repository):
                     ) from None
                 # Only the replay record's window was not the one this request assumed:
                 # not a failure but the next step of the protocol, with the window now known.
+                self.protocol_resends += 1
                 continue
+            finally:
+                PROTOCOL_STEP.reset(marked)
             new = item_from_wire(response["Attributes"])
             self.replay.remember(product_id, new)
             return _public(new)
@@ -222,6 +265,14 @@ class ProductRepository(Repository):
             "clocks far apart?",
             operation="UpdateItem",
         )
+
+    def _verdict(self, old: Item, token: str, delta: int) -> str:
+        """Why a stock change's condition failed on ``old``: replay, refused or window."""
+        if self.replay.contains(old, token):
+            return "replay"
+        if delta < 0 and old.get("stock", 0) < -delta:
+            return "refused"
+        return "window"
 
     async def get_products_by_category(
         self,

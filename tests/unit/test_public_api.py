@@ -64,6 +64,7 @@ MODULE_LEVEL_ONLY = {
     "aiodynamo_patterns.pipeline": {
         "CAPACITY_OPERATIONS",
         "DATA_PLANE_OPERATIONS",
+        "PROTOCOL_STEP",
         "READ_OPERATIONS",
         "TABLE_OPERATIONS",
         "WRITE_OPERATIONS",

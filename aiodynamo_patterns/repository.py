@@ -109,6 +109,18 @@ def _all_of(*conditions: ConditionBase | None) -> ConditionBase | None:
     return result
 
 
+def _key_to_wire(key: Mapping[str, Any], field: str) -> dict[str, Any]:
+    """Key attributes on the wire: each a non-empty string, a number or non-empty bytes."""
+    wire = item_to_wire(key, field)
+    for name, value in wire.items():
+        if next(iter(value)) not in ("S", "N", "B") or value in ({"S": ""}, {"B": b""}):
+            raise ValidationError(
+                "key attributes must be non-empty strings, numbers or bytes",
+                field=f"{field}.{name}",
+            )
+    return wire
+
+
 class Repository:
     """Items of one table. ``key_names`` is the table's primary key (partition, then sort)."""
 
@@ -132,6 +144,8 @@ class Repository:
         #: learnt from the first condition failure that carried the old item (dynalite never
         #: does): then an answer without one means "no item", with no second read
         self._returns_old_items = False
+        #: the wire type (S, N, B) of each key attribute, table's and indexes', as pages showed it
+        self._key_types: dict[str, str] = {}
 
     # -- lifecycle: a plain repository holds nothing (the session is the caller's); a cached
     # one (CachedRepository) stops its reads in flight --------------------------------------
@@ -160,12 +174,34 @@ class Repository:
                 f"a key of {self.table_name} has exactly {list(self.key_names)}, got {list(key)}",
                 field=field,
             )
-        wire = item_to_wire(key, field)
+        return _key_to_wire(key, field)
+
+    def _start_key(self, start_key: object, index: str | None) -> dict[str, Any]:
+        """``start_key`` as DynamoDB takes it: a page's ``last_key``, which holds the table's key
+        attributes (and, for an index, the index's one or two), all of key types. Checked here,
+        since a server answers a malformed one with a 500 (moto) or a misleading error."""
+        if not isinstance(start_key, Mapping) or not start_key:
+            raise ValidationError("start_key must be a Page.last_key", field="start_key")
+        missing = [name for name in self.key_names if name not in start_key]
+        if missing:
+            raise ValidationError(
+                f"a start key of {self.table_name} holds its key attribute {missing[0]}",
+                field=f"start_key.{missing[0]}",
+            )
+        extra = [name for name in start_key if name not in self.key_names]
+        if extra and (index is None or len(extra) > 2):
+            where = "an index" if index is not None else "the table"
+            raise ValidationError(
+                f"{extra[-1]} is not a key attribute of {where}: pass a Page.last_key",
+                field=f"start_key.{extra[-1]}",
+            )
+        wire = _key_to_wire(start_key, "start_key")
         for name, value in wire.items():
-            if next(iter(value)) not in ("S", "N", "B") or value in ({"S": ""}, {"B": b""}):
+            known = self._key_types.get(name)
+            if known is not None and known not in value:
                 raise ValidationError(
-                    "key attributes must be non-empty strings, numbers or bytes",
-                    field=f"{field}.{name}",
+                    f"{name} is a key attribute of type {known} in this table's pages",
+                    field=f"start_key.{name}",
                 )
         return wire
 
@@ -427,9 +463,7 @@ class Repository:
                 raise ValidationError("limit must be a positive int", field="limit")
             params["Limit"] = limit
         if start_key is not None:
-            if not isinstance(start_key, Mapping) or not start_key:
-                raise ValidationError("start_key must be a Page.last_key", field="start_key")
-            params["ExclusiveStartKey"] = item_to_wire(start_key, "start_key")
+            params["ExclusiveStartKey"] = self._start_key(start_key, index)
         if consistent:
             params["ConsistentRead"] = True
         if descending:
@@ -439,6 +473,10 @@ class Repository:
     async def _page(self, operation: str, params: dict[str, Any]) -> Page:
         response = await self.session.call(operation, params)
         last = response.get("LastEvaluatedKey")
+        if last:  # the key attributes, typed as the schema has them: to check a start_key
+            for name, value in last.items():
+                if isinstance(value, dict) and len(value) == 1:
+                    self._key_types[name] = next(iter(value))
         return Page(
             items=[item_from_wire(i) for i in response.get("Items", [])],
             last_key=item_from_wire(last) if last else None,

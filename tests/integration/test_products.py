@@ -128,6 +128,21 @@ async def test_category_pagination_visits_each_product_once(products: ProductRep
     assert sorted(seen) == sorted(ids)
 
 
+async def test_an_index_start_key_with_more_than_the_index_keys_is_refused(
+    products: ProductRepository,
+) -> None:
+    """An index page's last_key holds the table's and the index's keys; a third extra is refused."""
+    for i in range(3):
+        await products.create_product({**BASE, "name": f"p{i}", "category": "tamper"})
+    page = await products.get_products_by_category("tamper", limit=2)
+    assert page.last_key is not None and set(page.last_key) == {"PK", "SK", "GSI1PK", "GSI1SK"}
+    with pytest.raises(ValidationError) as info:
+        await products.get_products_by_category("tamper", start_key={**page.last_key, "stock": 1})
+    assert info.value.field == "start_key.stock"
+    rest = await products.get_products_by_category("tamper", start_key=page.last_key)
+    assert len(page.items) + len(rest.items) == 3
+
+
 async def test_batch_get_products(products: ProductRepository) -> None:
     """batch_get_products returns the existing products in the order asked, skipping misses."""
     a = await products.create_product({**BASE, "name": "a"})

@@ -344,3 +344,40 @@ async def test_create_refuses_managed_attributes(repo: Repository, managed: str)
         await repo.create_item({**key("m"), managed: 5})
     assert info.value.field == f"item.{managed}"
     assert await repo.get_item(key("m"), consistent=True) is None
+
+
+def sent(session: DynamoSession, operation: str) -> int:
+    assert session.metrics is not None
+    return int(session.metrics.snapshot()["operations"].get(operation, {}).get("count", 0))
+
+
+@pytest.mark.parametrize(
+    ("start_key", "field"),
+    [
+        ({}, "start_key"),
+        ("PK=q", "start_key"),
+        ({"PK": "q"}, "start_key.SK"),
+        ({"SK": "S00002"}, "start_key.PK"),
+        ({"PK": "q", "SK": "S00002", "i": 2}, "start_key.i"),  # not a key of the table
+        ({"PK": "q", "SK": None}, "start_key.SK"),
+        ({"PK": "q", "SK": {"nested": "map"}}, "start_key.SK"),
+        ({"PK": "", "SK": "S00002"}, "start_key.PK"),
+        ({"PK": "q", "SK": 2}, "start_key.SK"),  # the pages showed SK as a string
+    ],
+)
+async def test_a_start_key_that_is_not_a_page_key_is_refused_unsent(
+    ddb_session: DynamoSession, repo: Repository, start_key: Any, field: str
+) -> None:
+    """A tampered or made-up start_key is a ValidationError naming the attribute, never sent."""
+    await seed(repo, "q", 4)
+    page = await repo.query(Key("PK").eq("q"), limit=2)
+    assert page.last_key is not None and isinstance(page.last_key["SK"], str)
+    queries, scans = sent(ddb_session, "Query"), sent(ddb_session, "Scan")
+    with pytest.raises(ValidationError) as info:
+        await repo.query(Key("PK").eq("q"), start_key=start_key)
+    assert info.value.field == field
+    with pytest.raises(ValidationError):
+        await repo.scan(start_key=start_key)
+    assert (sent(ddb_session, "Query"), sent(ddb_session, "Scan")) == (queries, scans)
+    rest = await repo.query(Key("PK").eq("q"), start_key=page.last_key)  # the real one works
+    assert [i["i"] for i in rest.items] == [2, 3]

@@ -8,19 +8,15 @@ errors), which is resent with backoff until done or until the batch deadline.
 
 from __future__ import annotations
 
-import asyncio
-import json
-import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
 
 from boto3.dynamodb.conditions import Attr, ConditionBase
 
+from .batches import Batches
 from .errors import (
-    BatchIncomplete,
     ConditionFailed,
     ItemAlreadyExists,
     ItemNotFound,
@@ -32,12 +28,22 @@ from .expressions import (
     Placeholders,
     item_from_wire,
     item_to_wire,
-    projection,
     update_expression,
     validate_table_name,
 )
+from .expressions import projection as projection_expression
+from .keys import canonical, describe_key, key_to_wire, no_duplicate
 from .layers.backoff import Backoff
+from .queries import Page, Read, Reader
 from .session import DynamoSession
+from .transactions import (
+    TransactAction,
+    TransactCheck,
+    TransactDelete,
+    TransactPut,
+    TransactUpdate,
+    transact_request,
+)
 
 __all__ = [
     "Page",
@@ -50,51 +56,6 @@ __all__ = [
 
 Item = dict[str, Any]
 MANAGED = ("created_at", "updated_at", "version")
-_BATCH_GET_MAX = 100
-_BATCH_WRITE_MAX = 25
-_TRANSACT_MAX = 100
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    """One page of a query or scan; pass ``last_key`` as ``start_key`` for the next one."""
-
-    items: list[Item]
-    last_key: Item | None
-    count: int
-    scanned_count: int
-
-
-@dataclass(frozen=True, slots=True)
-class TransactPut:
-    item: Mapping[str, Any]
-    condition: ConditionBase | None = None
-    table: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class TransactUpdate:
-    key: Mapping[str, Any]
-    updates: Mapping[str, Any]
-    condition: ConditionBase | None = None
-    table: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class TransactDelete:
-    key: Mapping[str, Any]
-    condition: ConditionBase | None = None
-    table: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class TransactCheck:
-    key: Mapping[str, Any]
-    condition: ConditionBase
-    table: str | None = None
-
-
-TransactAction = TransactPut | TransactUpdate | TransactDelete | TransactCheck
 
 
 def utc_now_iso() -> str:
@@ -107,18 +68,6 @@ def _all_of(*conditions: ConditionBase | None) -> ConditionBase | None:
         if c is not None:
             result = c if result is None else result & c
     return result
-
-
-def _key_to_wire(key: Mapping[str, Any], field: str) -> dict[str, Any]:
-    """Key attributes on the wire: each a non-empty string, a number or non-empty bytes."""
-    wire = item_to_wire(key, field)
-    for name, value in wire.items():
-        if next(iter(value)) not in ("S", "N", "B") or value in ({"S": ""}, {"B": b""}):
-            raise ValidationError(
-                "key attributes must be non-empty strings, numbers or bytes",
-                field=f"{field}.{name}",
-            )
-    return wire
 
 
 class Repository:
@@ -144,8 +93,7 @@ class Repository:
         #: learnt from the first condition failure that carried the old item (dynalite never
         #: does): then an answer without one means "no item", with no second read
         self._returns_old_items = False
-        #: the wire type (S, N, B) of each key attribute, table's and indexes', as pages showed it
-        self._key_types: dict[str, str] = {}
+        self._reader = Reader(self.table_name, self.key_names)
 
     # -- lifecycle: a plain repository holds nothing (the session is the caller's); a cached
     # one (CachedRepository) stops its reads in flight --------------------------------------
@@ -174,36 +122,7 @@ class Repository:
                 f"a key of {self.table_name} has exactly {list(self.key_names)}, got {list(key)}",
                 field=field,
             )
-        return _key_to_wire(key, field)
-
-    def _start_key(self, start_key: object, index: str | None) -> dict[str, Any]:
-        """``start_key`` as DynamoDB takes it: a page's ``last_key``, which holds the table's key
-        attributes (and, for an index, the index's one or two), all of key types. Checked here,
-        since a server answers a malformed one with a 500 (moto) or a misleading error."""
-        if not isinstance(start_key, Mapping) or not start_key:
-            raise ValidationError("start_key must be a Page.last_key", field="start_key")
-        missing = [name for name in self.key_names if name not in start_key]
-        if missing:
-            raise ValidationError(
-                f"a start key of {self.table_name} holds its key attribute {missing[0]}",
-                field=f"start_key.{missing[0]}",
-            )
-        extra = [name for name in start_key if name not in self.key_names]
-        if extra and (index is None or len(extra) > 2):
-            where = "an index" if index is not None else "the table"
-            raise ValidationError(
-                f"{extra[-1]} is not a key attribute of {where}: pass a Page.last_key",
-                field=f"start_key.{extra[-1]}",
-            )
-        wire = _key_to_wire(start_key, "start_key")
-        for name, value in wire.items():
-            known = self._key_types.get(name)
-            if known is not None and known not in value:
-                raise ValidationError(
-                    f"{name} is a key attribute of type {known} in this table's pages",
-                    field=f"start_key.{name}",
-                )
-        return wire
+        return key_to_wire(key, field)
 
     def _key_of(self, item: Mapping[str, Any], field: str) -> dict[str, Any]:
         missing = [k for k in self.key_names if k not in item]
@@ -242,7 +161,7 @@ class Repository:
         old_item = await self._old_item(exc, key)
         common = {"operation": exc.operation, "request_id": exc.request_id}
         if old_item is None and must_exist:
-            return ItemNotFound(f"no item with key {_describe_key(key)}", **common)
+            return ItemNotFound(f"no item with key {describe_key(key)}", **common)
         if (
             old_item is not None
             and expected_version is not None
@@ -294,7 +213,7 @@ class Repository:
             old = await self._old_item(exc, key)
             if not overwrite and (old is not None or condition is None):
                 raise ItemAlreadyExists(
-                    f"an item with key {_describe_key(key)} already exists",
+                    f"an item with key {describe_key(key)} already exists",
                     item=old,
                     operation=exc.operation,
                     request_id=exc.request_id,
@@ -328,7 +247,7 @@ class Repository:
     ) -> Item | None:
         params: dict[str, Any] = {"TableName": self.table_name, "Key": self._key(key)}
         ph = Placeholders()
-        proj = _projection(ph, projection)
+        proj = projection_expression(ph, projection, "projection")
         if proj is not None:
             params["ProjectionExpression"] = proj
         if consistent:
@@ -429,60 +348,7 @@ class Repository:
         old = response.get("Attributes")
         return item_from_wire(old) if old else None
 
-    # -- queries --------------------------------------------------------------------------
-
-    def _read_params(
-        self,
-        *,
-        key_condition: ConditionBase | None,
-        index: str | None,
-        filter: ConditionBase | None,
-        projection: Sequence[str] | None,
-        limit: int | None,
-        start_key: Mapping[str, Any] | None,
-        consistent: bool,
-        descending: bool = False,
-    ) -> dict[str, Any]:
-        params: dict[str, Any] = {"TableName": self.table_name}
-        ph = Placeholders()
-        if key_condition is not None:
-            params["KeyConditionExpression"] = ph.condition(
-                key_condition, "key_condition", key=True
-            )
-        if filter is not None:
-            params["FilterExpression"] = ph.condition(filter, "filter")
-        proj = _projection(ph, projection)
-        if proj is not None:
-            params["ProjectionExpression"] = proj
-        if index is not None:
-            if not isinstance(index, str) or not index:
-                raise ValidationError("index must be a non-empty string", field="index")
-            params["IndexName"] = index
-        if limit is not None:
-            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-                raise ValidationError("limit must be a positive int", field="limit")
-            params["Limit"] = limit
-        if start_key is not None:
-            params["ExclusiveStartKey"] = self._start_key(start_key, index)
-        if consistent:
-            params["ConsistentRead"] = True
-        if descending:
-            params["ScanIndexForward"] = False
-        return ph.apply(params)
-
-    async def _page(self, operation: str, params: dict[str, Any]) -> Page:
-        response = await self.session.call(operation, params)
-        last = response.get("LastEvaluatedKey")
-        if last:  # the key attributes, typed as the schema has them: to check a start_key
-            for name, value in last.items():
-                if isinstance(value, dict) and len(value) == 1:
-                    self._key_types[name] = next(iter(value))
-        return Page(
-            items=[item_from_wire(i) for i in response.get("Items", [])],
-            last_key=item_from_wire(last) if last else None,
-            count=int(response.get("Count", 0)),
-            scanned_count=int(response.get("ScannedCount", 0)),
-        )
+    # -- queries: the options of each are one Read, made into parameters by the Reader -------
 
     async def query(
         self,
@@ -497,17 +363,12 @@ class Repository:
         descending: bool = False,
     ) -> Page:
         """One page of ``Key("PK").eq(...) & Key("SK").begins_with(...)``-style queries."""
-        params = self._read_params(
-            key_condition=key_condition,
-            index=index,
-            filter=filter,
-            projection=projection,
-            limit=limit,
-            start_key=start_key,
-            consistent=consistent,
-            descending=descending,
+        return await self._reader.page(
+            self.session,
+            Read(
+                key_condition, index, filter, projection, limit, start_key, consistent, descending
+            ),
         )
-        return await self._page("Query", params)
 
     async def query_all(
         self,
@@ -521,17 +382,10 @@ class Repository:
         descending: bool = False,
     ) -> AsyncIterator[Item]:
         """Every matching item, following ``LastEvaluatedKey`` page after page."""
-        params = self._read_params(
-            key_condition=key_condition,
-            index=index,
-            filter=filter,
-            projection=projection,
-            limit=page_size,
-            start_key=None,
-            consistent=consistent,
-            descending=descending,
+        read = Read(
+            key_condition, index, filter, projection, page_size, None, consistent, descending
         )
-        async for item in self._all("Query", params):
+        async for item in self._reader.all(self.session, read):
             yield item
 
     async def scan(
@@ -544,16 +398,10 @@ class Repository:
         index: str | None = None,
         consistent: bool = False,
     ) -> Page:
-        params = self._read_params(
-            key_condition=None,
-            index=index,
-            filter=filter,
-            projection=projection,
-            limit=limit,
-            start_key=start_key,
-            consistent=consistent,
+        """One page of the table (or ``index``), filtered after reading."""
+        return await self._reader.page(
+            self.session, Read(None, index, filter, projection, limit, start_key, consistent)
         )
-        return await self._page("Scan", params)
 
     async def scan_all(
         self,
@@ -563,29 +411,16 @@ class Repository:
         page_size: int | None = None,
         index: str | None = None,
     ) -> AsyncIterator[Item]:
-        params = self._read_params(
-            key_condition=None,
-            index=index,
-            filter=filter,
-            projection=projection,
-            limit=page_size,
-            start_key=None,
-            consistent=False,
-        )
-        async for item in self._all("Scan", params):
+        """Every item of the table (or ``index``), page after page."""
+        async for item in self._reader.all(
+            self.session, Read(None, index, filter, projection, page_size)
+        ):
             yield item
 
-    async def _all(self, operation: str, params: dict[str, Any]) -> AsyncIterator[Item]:
-        while True:
-            response = await self.session.call(operation, params)
-            for raw in response.get("Items", []):
-                yield item_from_wire(raw)
-            last = response.get("LastEvaluatedKey")
-            if not last:
-                return
-            params = {**params, "ExclusiveStartKey": last}
+    # -- batches and transactions -----------------------------------------------------------
 
-    # -- batches --------------------------------------------------------------------------
+    def _batches(self) -> Batches:
+        return Batches(self.session, self.table_name, self.batch_deadline, self.batch_backoff)
 
     async def batch_get(
         self,
@@ -603,43 +438,21 @@ class Repository:
         unique: dict[str, dict[str, Any]] = {}
         for i, key in enumerate(keys):
             wire = self._key(key, f"keys[{i}]")
-            unique.setdefault(_canonical(wire), wire)
+            unique.setdefault(canonical(wire), wire)
         if not unique:
             return []
-        ph = Placeholders()
-        proj = None
+        options: dict[str, Any] = {}
         if projection is not None:
+            ph = Placeholders()
             extra = [k for k in self.key_names if k not in projection]
-            proj = _projection(ph, [*projection, *extra])
-        wire_keys = list(unique.values())
-        chunks = [
-            wire_keys[i : i + _BATCH_GET_MAX] for i in range(0, len(wire_keys), _BATCH_GET_MAX)
-        ]
-
-        async def fetch(chunk: list[dict[str, Any]]) -> list[dict[str, Any]]:
-            request: dict[str, Any] = {"Keys": chunk}
-            if proj is not None:
-                request["ProjectionExpression"] = proj
-                request["ExpressionAttributeNames"] = dict(ph.names)
-            if consistent:
-                request["ConsistentRead"] = True
-            found: list[dict[str, Any]] = []
-
-            async def send(pending: dict[str, Any]) -> dict[str, Any] | None:
-                response = await self.session.call("BatchGetItem", {"RequestItems": pending})
-                found.extend(response.get("Responses", {}).get(self.table_name, []))
-                left = response.get("UnprocessedKeys") or {}
-                return left if left.get(self.table_name, {}).get("Keys") else None
-
-            await self._drain({self.table_name: request}, send, "UnprocessedKeys")
-            return found
-
-        results = await _gather_all([fetch(c) for c in chunks])
-        by_key = {
-            _canonical({k: raw[k] for k in self.key_names if k in raw}): raw
-            for chunk in results
-            for raw in chunk
-        }
+            options["ProjectionExpression"] = projection_expression(
+                ph, [*projection, *extra], "projection"
+            )
+            options["ExpressionAttributeNames"] = dict(ph.names)
+        if consistent:
+            options["ConsistentRead"] = True
+        found = await self._batches().get(list(unique.values()), options)
+        by_key = {canonical({k: raw[k] for k in self.key_names if k in raw}): raw for raw in found}
         return [item_from_wire(by_key[c]) for c in unique if c in by_key]
 
     async def batch_write(
@@ -657,50 +470,14 @@ class Repository:
         seen: dict[str, str] = {}
         for i, item in enumerate(puts):
             field = f"puts[{i}]"
-            key = self._key_of(item, field)
-            _no_duplicate(seen, _canonical(key), field)
+            no_duplicate(seen, canonical(self._key_of(item, field)), field)
             requests.append({"PutRequest": {"Item": item_to_wire(item, field)}})
         for i, key_map in enumerate(deletes):
             field = f"deletes[{i}]"
             key = self._key(key_map, field)
-            _no_duplicate(seen, _canonical(key), field)
+            no_duplicate(seen, canonical(key), field)
             requests.append({"DeleteRequest": {"Key": key}})
-        chunks = [
-            requests[i : i + _BATCH_WRITE_MAX] for i in range(0, len(requests), _BATCH_WRITE_MAX)
-        ]
-
-        async def write(chunk: list[dict[str, Any]]) -> None:
-            async def send(pending: dict[str, Any]) -> dict[str, Any] | None:
-                response = await self.session.call(
-                    "BatchWriteItem", {"RequestItems": pending}, idempotent=True
-                )
-                left = response.get("UnprocessedItems") or {}
-                return left if left.get(self.table_name) else None
-
-            await self._drain({self.table_name: chunk}, send, "UnprocessedItems")
-
-        await _gather_all([write(c) for c in chunks])
-
-    async def _drain(self, pending: dict[str, Any], send: Any, what: str) -> None:
-        clock = self.session.clock
-        deadline = clock.now() + self.batch_deadline
-        retry = 0
-        left: dict[str, Any] | None = pending
-        while left is not None:
-            left = await send(left)
-            if left is None:
-                return
-            delay = self.batch_backoff.delay(retry)
-            retry += 1
-            if clock.now() + delay > deadline:
-                raise BatchIncomplete(
-                    f"{what} remained after {self.batch_deadline:g}s",
-                    unprocessed=[left],
-                    operation="BatchGetItem" if what == "UnprocessedKeys" else "BatchWriteItem",
-                )
-            await clock.sleep(delay)
-
-    # -- transactions ---------------------------------------------------------------------
+        await self._batches().write(requests)
 
     async def transact_write(
         self, actions: Sequence[TransactAction], *, token: str | None = None
@@ -710,76 +487,13 @@ class Repository:
         Pass the same ``token`` to repeat a transaction safely within DynamoDB's 10-minute
         idempotency window.
         """
-        if not actions or len(actions) > _TRANSACT_MAX:
-            raise ValidationError("a transaction has 1 to 100 actions", field="actions")
-        if token is not None and (not isinstance(token, str) or not 1 <= len(token) <= 36):
-            raise ValidationError("token must be 1 to 36 characters", field="token")
-        items: list[dict[str, Any]] = []
-        seen: dict[str, str] = {}
-        for i, action in enumerate(actions):
-            field = f"actions[{i}]"
-            table = action.table or self.table_name
-            ph = Placeholders()
-            body: dict[str, Any] = {"TableName": table}
-            if isinstance(action, TransactPut):
-                key = self._key_of(action.item, f"{field}.item")
-                body["Item"] = item_to_wire(action.item, f"{field}.item")
-                kind = "Put"
-            elif isinstance(action, TransactUpdate):
-                key = self._key(action.key, f"{field}.key")
-                body["Key"] = key
-                body["UpdateExpression"] = update_expression(
-                    ph, action.updates, forbidden=self.key_names
-                )
-                kind = "Update"
-            elif isinstance(action, TransactDelete):
-                key = self._key(action.key, f"{field}.key")
-                body["Key"] = key
-                kind = "Delete"
-            elif isinstance(action, TransactCheck):
-                key = self._key(action.key, f"{field}.key")
-                body["Key"] = key
-                kind = "ConditionCheck"
-            else:
-                raise ValidationError(f"unknown action {type(action).__name__}", field=field)
-            _no_duplicate(seen, table + "\x00" + _canonical(key), field)
-            if action.condition is not None:
-                body["ConditionExpression"] = ph.condition(action.condition, f"{field}.condition")
-                body["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-            items.append({kind: ph.apply(body)})
-        token = token or uuid.uuid4().hex
-        await self.session.call(
-            "TransactWriteItems",
-            {"TransactItems": items, "ClientRequestToken": token},
-            idempotent=True,
+        params = transact_request(
+            actions,
+            token,
+            table=self.table_name,
+            key=self._key,
+            key_of=self._key_of,
+            key_names=self.key_names,
         )
-        return token
-
-
-def _projection(ph: Placeholders, attrs: Sequence[str] | None) -> str | None:
-    return projection(ph, attrs, "projection")
-
-
-def _canonical(wire: Mapping[str, Any]) -> str:
-    return json.dumps(wire, sort_keys=True, default=str)
-
-
-def _no_duplicate(seen: dict[str, str], canonical: str, field: str) -> None:
-    if canonical in seen:
-        raise ValidationError(f"the same key as {seen[canonical]}", field=field)
-    seen[canonical] = field
-
-
-def _describe_key(key: Mapping[str, Any]) -> str:
-    # Key values may be personal data: only the attribute names are shown.
-    return "{" + ", ".join(f"{k}=<redacted>" for k in key) + "}"
-
-
-async def _gather_all(coros: Sequence[Any]) -> list[Any]:
-    """Run ``coros`` concurrently; on the first failure cancel the rest, then raise it."""
-    try:
-        async with asyncio.TaskGroup() as tg:
-            tasks = [tg.create_task(c) for c in coros]
-    except BaseExceptionGroup as group:
-        raise group.exceptions[0] from None
-    return [t.result() for t in tasks]
+        await self.session.call("TransactWriteItems", params, idempotent=True)
+        return str(params["ClientRequestToken"])

@@ -31,9 +31,9 @@ from aiodynamo_patterns import (
     ProductRepository,
     ensure_product_table,
 )
+from aiodynamo_patterns.keys import canonical as _canonical
 from aiodynamo_patterns.local.base import DUMMY_CREDENTIALS
 from aiodynamo_patterns.local.moto import EmbeddedDynamo
-from aiodynamo_patterns.repository import _canonical
 
 # benchmarks/ itself, for --server stub (stub_server.py sits next to this script)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

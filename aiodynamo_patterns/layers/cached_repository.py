@@ -35,8 +35,9 @@ from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar, cast
 
 from ..clock import Clock
 from ..errors import ValidationError
+from ..keys import canonical
 from ..pipeline import WRITE_OPERATIONS, Call, Request, Result, is_read
-from ..repository import Repository, _canonical
+from ..repository import Repository
 from .cache import WHOLE_ITEM, CacheStats, ItemKey, ReadCache, WireItem
 
 if TYPE_CHECKING:
@@ -77,27 +78,27 @@ def written_keys(
     """``(table, canonical key)`` of every item a write request may change."""
 
     def key_of(item: Mapping[str, Any]) -> str:
-        return _canonical({k: item[k] for k in key_names if k in item})
+        return canonical({k: item[k] for k in key_names if k in item})
 
     keys: list[ItemKey] = []
     if operation == "PutItem":
         keys.append((params["TableName"], key_of(params["Item"])))
     elif operation in ("UpdateItem", "DeleteItem"):
-        keys.append((params["TableName"], _canonical(params["Key"])))
+        keys.append((params["TableName"], canonical(params["Key"])))
     elif operation == "BatchWriteItem":
         for table, requests in params.get("RequestItems", {}).items():
             for request in requests:
                 if "PutRequest" in request:
                     keys.append((table, key_of(request["PutRequest"]["Item"])))
                 elif "DeleteRequest" in request:
-                    keys.append((table, _canonical(request["DeleteRequest"]["Key"])))
+                    keys.append((table, canonical(request["DeleteRequest"]["Key"])))
     elif operation == "TransactWriteItems":
         for entry in params.get("TransactItems", []):
             for kind, body in entry.items():
                 if kind == "Put":
                     keys.append((body["TableName"], key_of(body["Item"])))
                 elif kind in ("Update", "Delete"):
-                    keys.append((body["TableName"], _canonical(body["Key"])))
+                    keys.append((body["TableName"], canonical(body["Key"])))
     return keys
 
 
@@ -215,7 +216,7 @@ class _CachingSession:
             return await self._session.call("GetItem", params)
         record = self._recorder()
         started = self._session.clock.now() if record is not None else 0.0
-        key = _canonical(params["Key"])
+        key = canonical(params["Key"])
         projection = canonical_projection(
             params.get("ProjectionExpression"), params.get("ExpressionAttributeNames")
         )
@@ -247,7 +248,7 @@ class _CachingSession:
         joined = []
         missing: dict[str, dict[str, Any]] = {}
         for wire_key in request["Keys"]:
-            key = _canonical(wire_key)
+            key = canonical(wire_key)
             value = self._cache.lookup(table, key, projection)
             if isinstance(value, dict):
                 found.append(value)
@@ -295,11 +296,11 @@ class _CachingSession:
             items: list[WireItem] = response.get("Responses", {}).get(table, [])
             unprocessed: dict[str, Any] = response.get("UnprocessedKeys") or {}
             left = {
-                _canonical(k) for k in unprocessed.get(table, {}).get("Keys", [])
+                canonical(k) for k in unprocessed.get(table, {}).get("Keys", [])
             }  # not answered: neither found nor known to be absent
             returned = set()
             for item in items:
-                key = _canonical({k: item[k] for k in self._key_names if k in item})
+                key = canonical({k: item[k] for k in self._key_names if k in item})
                 returned.add(key)
                 if key in reads:
                     state, generation = reads[key]
@@ -435,7 +436,7 @@ class CachedRepository:
         """Drop the cached entries of ``keys`` by hand (after a write made elsewhere)."""
         inner = self.repository
         return self.cache.invalidate_many(
-            (inner.table_name, _canonical(inner._key(k))) for k in keys
+            (inner.table_name, canonical(inner._key(k))) for k in keys
         )
 
     def stats(self) -> CacheStats:

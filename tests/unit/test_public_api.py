@@ -77,6 +77,11 @@ MODULE_LEVEL_ONLY = {
 # Implementation modules: their names are importable for the curious and for tests, but they are
 # not the library's API and are not re-exported (private underscore modules are skipped too).
 INTERNAL = {
+    "aiodynamo_patterns.batches",
+    "aiodynamo_patterns.keys",
+    "aiodynamo_patterns.queries",
+    "aiodynamo_patterns.redaction",
+    "aiodynamo_patterns.transactions",
     "aiodynamo_patterns.wire.aiobotocore",
     "aiodynamo_patterns.wire.codec",
     "aiodynamo_patterns.wire.fastpath",

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from aiodynamo_patterns import ReadCache, ValidationError
+from aiodynamo_patterns.keys import canonical as _canonical
 from aiodynamo_patterns.layers.cached_repository import canonical_projection, written_keys
-from aiodynamo_patterns.repository import _canonical
 from aiodynamo_patterns.testing import ManualClock
 
 ITEM = {"PK": {"S": "A"}, "stock": {"N": "1"}}

@@ -40,7 +40,9 @@ def _parser() -> argparse.ArgumentParser:
         help="a DynamoDB(-compatible) endpoint; default: start the embedded moto server",
     )
     demo.add_argument("--region", default=None, help="AWS region (default: the AWS chain)")
-    demo.add_argument("--table", default="aiodynamo-patterns-demo", help="table name")
+    demo.add_argument(
+        "--table", default="aiodynamo-patterns-demo", help="table name (default: %(default)s)"
+    )
     demo.add_argument(
         "--metrics-json", metavar="PATH", help="also write the metrics JSON export to PATH"
     )

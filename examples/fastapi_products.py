@@ -1,8 +1,10 @@
 """A FastAPI service on aiodynamo_patterns: one DynamoSession for the whole app, typed errors as HTTP.
 
-Run it on an embedded moto server (needs the ``examples`` extra: fastapi, uvicorn)::
+Run it on an embedded moto server (the ``examples`` extra installs everything it needs)::
 
     python -m examples.fastapi_products            # http://127.0.0.1:8000/docs
+
+Ctrl-C (SIGINT) and SIGTERM both shut it down cleanly, the embedded server's child included.
 
 or against any endpoint / real DynamoDB (standard AWS credential chain)::
 
@@ -11,7 +13,9 @@ or against any endpoint / real DynamoDB (standard AWS credential chain)::
 
 The session is opened in the lifespan and shared by every request: its semaphore bounds the
 requests in flight for the whole process and its one aiohttp pool is reused. Every library error
-goes through ONE exception handler that maps the error class to a status code.
+goes through ONE exception handler that maps the error class to a status code. ``/health`` answers
+503 "degraded" while a circuit breaker is not closed, naming the circuit and the failure that
+opened it; prices are always JSON numbers with a fraction (``9.99``, ``1.0``).
 """
 
 from __future__ import annotations
@@ -19,9 +23,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import os
+import signal
+import sys
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from decimal import Decimal
+from types import FrameType
 from typing import Annotated, Any
 
 from fastapi import Body, FastAPI, Query, Request
@@ -66,13 +75,55 @@ def metrics_text(session: DynamoSession) -> str:
 
 
 def breaker_state(session: DynamoSession) -> dict[str, Any] | None:
-    """The circuit breaker's state per circuit (None when the session has no breaker)."""
+    """The circuit breaker's state per circuit (None when the session has no breaker).
+
+    A circuit is named after its table with ``BreakerConfig(per_table=True)``, else ``session``;
+    ``last_failure`` says what failed last (error class, operation, table; never a value).
+    """
     if session.breaker is None:
         return None
     return {
-        name: {"state": snap.state.value, "consecutive_failures": snap.consecutive_failures}
+        name: {
+            "state": snap.state.value,
+            "consecutive_failures": snap.consecutive_failures,
+            "last_failure": snap.last_failure,
+        }
         for name, snap in session.breaker.states().items()
-    } or {"session": {"state": "closed", "consecutive_failures": 0}}
+    } or {"session": {"state": "closed", "consecutive_failures": 0, "last_failure": None}}
+
+
+def health_report(session: DynamoSession) -> tuple[int, dict[str, Any]]:
+    """``/health``: 200 "ok", or 503 "degraded" naming every circuit that is not closed (open, or
+    half-open while a probe decides), or 503 "closed" once the session has shut down."""
+    breaker = breaker_state(session) or {}
+    not_closed = sorted(name for name, circuit in breaker.items() if circuit["state"] != "closed")
+    if not session.is_open:
+        status = "closed"
+    elif not_closed:
+        status = "degraded"
+    else:
+        status = "ok"
+    body = {
+        "status": status,
+        "open_circuits": not_closed,
+        "breaker": breaker or None,
+        "pool": session.stats().as_dict(),
+    }
+    return (200 if status == "ok" else 503), body
+
+
+def public(value: Any, *, key: str | None = None) -> Any:
+    """A product (or any item) as JSON: ``price`` is always a float, any other number read
+    back as a Decimal an int when integral, else a float, so one field keeps one JSON type."""
+    if isinstance(value, dict):
+        return {k: public(v, key=k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [public(v) for v in value]
+    if key == "price" and isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
 
 
 # -- cursors --------------------------------------------------------------------------------
@@ -197,7 +248,8 @@ def create_app(
 
     @app.post("/products", status_code=201)
     async def create_product(request: Request, data: Annotated[dict[str, Any], Body()]) -> Item:
-        return await products_of(request).create_product(data)
+        product: Item = public(await products_of(request).create_product(data))
+        return product
 
     @app.get("/products/{product_id}")
     async def get_product(request: Request, product_id: str) -> Item:
@@ -205,14 +257,17 @@ def create_app(
         product = await products_of(request).get_product(pid)
         if product is None:
             raise ItemNotFound("no such product", operation="GetItem")
-        return product
+        found: Item = public(product)
+        return found
 
     @app.post("/products/{product_id}/stock")
     async def change_stock(
         request: Request, product_id: str, delta: Annotated[Any, Body(embed=True)]
     ) -> Item:
         """Add ``delta`` (negative: decrease). 409 when it would oversell, 404 when missing."""
-        return await products_of(request).update_product_stock(_product_id(product_id), delta)
+        changed = await products_of(request).update_product_stock(_product_id(product_id), delta)
+        updated: Item = public(changed)
+        return updated
 
     @app.get("/categories/{category}/products")
     async def list_category(
@@ -224,16 +279,12 @@ def create_app(
         page = await products_of(request).get_products_by_category(
             category, limit=limit, start_key=decode_cursor(cursor, category)
         )
-        return {"items": page.items, "next_cursor": encode_cursor(page.last_key)}
+        return {"items": public(page.items), "next_cursor": encode_cursor(page.last_key)}
 
     @app.get("/health")
-    async def health(request: Request) -> dict[str, Any]:
-        session: DynamoSession = request.app.state.session
-        return {
-            "status": "ok" if session.is_open else "closed",
-            "breaker": breaker_state(session),
-            "pool": session.stats().as_dict(),
-        }
+    async def health(request: Request) -> JSONResponse:
+        status, body = health_report(request.app.state.session)
+        return JSONResponse(body, status_code=status)
 
     @app.get("/metrics", response_class=PlainTextResponse)
     async def metrics(request: Request) -> str:
@@ -242,19 +293,44 @@ def create_app(
     return app
 
 
+def configure_logging() -> None:
+    """Show the library's warnings (breaker transitions, failed calls) on stderr.
+
+    The library only adds a NullHandler, and uvicorn configures its own loggers, not the root:
+    without this an outage would leave nothing in the app's log. Does nothing when the
+    application already configured the root logger.
+    """
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
 def __getattr__(name: str) -> Any:
     # `uvicorn examples.fastapi_products:app` builds the app only when asked for it.
     if name == "app":
+        configure_logging()
         return create_app()
     raise AttributeError(name)
 
 
-def main() -> None:  # pragma: no cover - interactive
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    # uvicorn shuts down on SIGTERM, restores this handler and raises the signal again: exiting
+    # through SystemExit (not the default handler's abrupt death) lets the `with` below stop the
+    # embedded server's child, as KeyboardInterrupt does for Ctrl-C.
+    raise SystemExit(128 + signum)
+
+
+def main() -> None:
     import uvicorn
 
     from aiodynamo_patterns import EmbeddedDynamo
 
+    configure_logging()
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with EmbeddedDynamo() as server:
+        print(
+            f"embedded moto server at {server.endpoint_url} (pid {server.pid})",
+            file=sys.stderr,
+            flush=True,
+        )
         app = create_app(lambda: server.session())
         uvicorn.run(app, host="127.0.0.1", port=int(os.environ.get("PORT", "8000")))
 

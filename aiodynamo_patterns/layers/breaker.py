@@ -22,8 +22,10 @@ parameters) that already met one in the last ``REPEAT_MEMORY_SECONDS`` gives no 
 attempts of one logical call count once, and so do identical calls. An outage fails many different
 requests and still opens the circuit; a transport failure (no answer at all) always counts.
 
-Time comes from the injected clock; transitions are logged (``aiodynamo_patterns`` logger, INFO
-and WARNING) and reported to listeners: ``listener(old, new, snapshot)``.
+Time comes from the injected clock. Every transition is logged at WARNING on the
+``aiodynamo_patterns`` logger, naming the circuit and the cause: the last availability failure
+as error class, code, operation and table, never a key or an item value. Transitions are also
+reported to listeners: ``listener(old, new, snapshot)``.
 """
 
 from __future__ import annotations
@@ -120,6 +122,8 @@ class BreakerSnapshot:
     transitions: int
     #: 5xx answers not counted because the same request had already met one
     repeats_ignored: int = 0
+    #: the last availability failure, e.g. ``"TransportError on GetItem (table products)"``
+    last_failure: str | None = None
 
     @property
     def failure_rate_percent(self) -> float:
@@ -131,6 +135,14 @@ Listener = Callable[[BreakerState, BreakerState, BreakerSnapshot], None]
 
 def is_availability_failure(exc: BaseException) -> bool:
     return isinstance(exc, TransportError | ServiceUnavailable)
+
+
+def _describe_failure(request: Request, exc: DynamoError) -> str:
+    """What a failure was, for logs and ``/health``: class, code, operation and table only (the
+    message is left out: a server's message may quote a key or a value)."""
+    code = f" {exc.code}" if exc.code and exc.code != type(exc).__name__ else ""
+    table = f" (table {request.table})" if request.table else ""
+    return f"{type(exc).__name__}{code} on {request.operation}{table}"
 
 
 class CircuitBreaker:
@@ -173,6 +185,8 @@ class CircuitBreaker:
         # fingerprints of requests that met a 5xx -> when they last did
         self._failed_requests: OrderedDict[int, float] = OrderedDict()
         self._repeats_ignored = 0
+        self._last_failure: str | None = None
+        self._rejected_before_outage = 0
 
     # -- the hooks the layer calls ------------------------------------------------------------
 
@@ -197,10 +211,13 @@ class CircuitBreaker:
         self._probes += 1
         return Ticket(self._epoch, -1, probe=True)
 
-    def record(self, ticket: Ticket, failed: bool | None) -> None:
+    def record(self, ticket: Ticket, failed: bool | None, cause: str | None = None) -> None:
         """The verdict of an admitted call: True for an availability failure, False for any
-        answer, None when it was cancelled (no verdict; a probe slot is given back).
+        answer, None when it was cancelled (no verdict; a probe slot is given back). ``cause``
+        describes a failure (see :func:`_describe_failure`); it is logged when the circuit opens.
         """
+        if failed and cause is not None:
+            self._last_failure = cause
         if ticket.epoch != self._epoch:
             return  # admitted before the last transition: the state already moved on
         if ticket.probe:
@@ -292,22 +309,52 @@ class CircuitBreaker:
         self._probe_successes = 0
         self._verdicts.clear()
         self._cursor = self._next_seq
-        if new is BreakerState.OPEN:
+        cause = self._last_failure or "no failure recorded"
+        if new is BreakerState.OPEN and old is BreakerState.HALF_OPEN:
             self._opened_at = now
             self._times_opened += 1
             logger.warning(
-                "circuit %s opened (%s -> open): %d consecutive failures, %d of %d calls "
-                "failed in the last %gs; failing fast for %gs",
+                "circuit %s opened again (half_open -> open): the probe failed with %s; "
+                "failing fast for %gs",
+                self.name,
+                cause,
+                self.config.reset_timeout,
+            )
+        elif new is BreakerState.OPEN:
+            self._opened_at = now
+            self._times_opened += 1
+            self._rejected_before_outage = self._rejected
+            logger.warning(
+                "circuit %s opened (%s -> open) after %s: %d consecutive failures, %d of %d "
+                "calls failed in the last %gs; failing fast for %gs",
                 self.name,
                 old.value,
+                cause,
                 snapshot_before.consecutive_failures,
                 snapshot_before.window_failures,
                 snapshot_before.window_calls,
                 self.config.window,
                 self.config.reset_timeout,
             )
+        elif new is BreakerState.HALF_OPEN:
+            logger.warning(
+                "circuit %s half-open (open -> half_open): %gs after %s, letting %d probe(s) "
+                "through",
+                self.name,
+                self.config.reset_timeout,
+                cause,
+                self.config.half_open_probes,
+            )
         else:
-            logger.info("circuit %s: %s -> %s", self.name, old.value, new.value)
+            logger.warning(
+                "circuit %s closed (%s -> closed): %d probe(s) succeeded after an outage "
+                "caused by %s; %d call(s) refused meanwhile",
+                self.name,
+                old.value,
+                self.config.half_open_probes,
+                cause,
+                self._rejected - self._rejected_before_outage,
+            )
         if new is BreakerState.CLOSED:
             # recovered: what failed during the outage is not known to be bad by itself
             self._failed_requests.clear()
@@ -341,6 +388,7 @@ class CircuitBreaker:
             rejected=self._rejected,
             transitions=self._transitions,
             repeats_ignored=self._repeats_ignored,
+            last_failure=self._last_failure,
         )
 
 
@@ -392,7 +440,8 @@ class BreakerLayer:
         try:
             result = await call_next(request)
         except DynamoError as exc:
-            breaker.record(ticket, breaker.verdict(request, exc))
+            verdict = breaker.verdict(request, exc)
+            breaker.record(ticket, verdict, _describe_failure(request, exc) if verdict else None)
             raise
         except BaseException:
             breaker.record(ticket, None)

@@ -4,6 +4,10 @@ Loads the product data set, runs the mix (closed model, or open with ``--rate``)
 the same workload the classic way (``--threads``: boto3 in a thread pool) right after it, and
 prints the reports side by side; ``--json`` and ``--plot`` write them to files. The first Ctrl-C
 stops the run and still reports; a second one cancels it.
+
+Without --endpoint-url it measures the embedded moto server, which applies one request at a time:
+its ceiling (a few hundred ops/s) is moto's, not DynamoDB's. The endpoint measured is printed
+first and recorded in the JSON report.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..local.moto import EmbeddedDynamo
+from ..local.moto import CEILING_GETITEM_OPS, CEILING_MIXED_OPS, EmbeddedDynamo
 from ..session import DynamoSession
 from .workload import ProductWorkload, ThreadWorkload, parse_mix
 
@@ -27,7 +31,20 @@ if TYPE_CHECKING:  # the loadgen extra (hdrhistogram, ...) is imported only when
     from .generator import LoadGenerator, Operation
     from .report import LoadReport
 
-__all__ = ["add_load_parser", "run_load"]
+__all__ = ["add_load_parser", "describe_endpoint", "run_load"]
+
+#: the mix operations that are GetItem and nothing else
+_GETITEM_ONLY = frozenset({"get", "cached_get"})
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """The module docstring as written, and every option's default after its help; an option
+    whose default is None or a flag says in its own words what happens without it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
 
 
 def add_load_parser(sub: Any) -> None:
@@ -35,23 +52,40 @@ def add_load_parser(sub: Any) -> None:
         "load",
         help="run a workload mix and report throughput and tail latency",
         description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     load.add_argument(
-        "--endpoint-url", help="DynamoDB(-compatible) endpoint; default: embedded moto server"
+        "--endpoint-url",
+        help="DynamoDB(-compatible) endpoint (default: start the embedded moto server, which "
+        "serialises requests: its ceiling is moto's, not DynamoDB's)",
     )
     load.add_argument("--region", default=None, help="AWS region (default: the AWS chain)")
     load.add_argument("--table", default="aiodynamo-patterns-load", help="table name")
     bound = load.add_argument_group("bounds")
-    bound.add_argument("--duration", type=float, default=10.0, help="seconds (default 10)")
-    bound.add_argument("--count", type=int, default=None, help="stop after N measured ops")
-    bound.add_argument("--warmup", type=float, default=1.0, help="seconds excluded (default 1)")
-    model = load.add_argument_group("model")
-    model.add_argument(
-        "--concurrency", type=int, default=16, help="workers / max in flight (default 16)"
+    bound.add_argument("--duration", type=float, default=10.0, help="seconds to measure")
+    bound.add_argument(
+        "--count",
+        type=int,
+        default=None,
+        help="stop after N measured ops (default: none, --duration bounds the run)",
     )
-    model.add_argument("--rate", type=float, default=None, help="ops/s: open model")
-    model.add_argument("--arrival", choices=("constant", "poisson"), default="constant")
+    bound.add_argument(
+        "--warmup", type=float, default=1.0, help="seconds run first and excluded from figures"
+    )
+    model = load.add_argument_group("model")
+    model.add_argument("--concurrency", type=int, default=16, help="workers / max in flight")
+    model.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="ops/s: open model (default: none, the closed model)",
+    )
+    model.add_argument(
+        "--arrival",
+        choices=("constant", "poisson"),
+        default="constant",
+        help="spacing of the open model's start times",
+    )
     work = load.add_argument_group("workload")
     work.add_argument(
         "--mix",
@@ -61,7 +95,9 @@ def add_load_parser(sub: Any) -> None:
     work.add_argument("--keys", type=int, default=1000, help="products in the data set")
     work.add_argument("--zipf", type=float, default=0.0, help="key skew exponent (0: uniform)")
     work.add_argument("--hot-keys", type=int, default=8, help="products the stock op contends on")
-    work.add_argument("--seed", type=int, default=None)
+    work.add_argument(
+        "--seed", type=int, default=None, help="random seed (default: a different run each time)"
+    )
     work.add_argument("--no-load", action="store_true", help="reuse a data set already loaded")
     out = load.add_argument_group("output")
     out.add_argument("--threads", action="store_true", help="also run boto3 in a thread pool")
@@ -69,6 +105,26 @@ def add_load_parser(sub: Any) -> None:
     out.add_argument("--plot", dest="plot_path", help="write a PNG of latency and throughput")
     out.add_argument("--interval", type=float, default=1.0, help="time-series bucket seconds")
     out.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def describe_endpoint(url: str, mix: Mapping[str, float], *, embedded: bool) -> dict[str, Any]:
+    """What a run measures, as printed and recorded in the JSON report: the URL, whether it is
+    the embedded moto server and, if so, that server's approximate ceiling for this mix."""
+    if not embedded:
+        return {"url": url, "embedded": False, "ceiling_ops_s": None, "description": url}
+    reads_only = {name for name, weight in mix.items() if weight > 0} <= _GETITEM_ONLY
+    ceiling = CEILING_GETITEM_OPS if reads_only else CEILING_MIXED_OPS
+    kind = "GetItem" if reads_only else "mixed"
+    return {
+        "url": url,
+        "embedded": True,
+        "ceiling_ops_s": ceiling,
+        "description": (
+            f"embedded moto at {url} (requests serialised, ~{ceiling} {kind} ops/s ceiling on "
+            "a 2-core machine: this measures moto, not DynamoDB; pass --endpoint-url for "
+            "another endpoint)"
+        ),
+    }
 
 
 def run_load(args: argparse.Namespace, out: Callable[[str], None] = print) -> int:
@@ -82,13 +138,19 @@ def run_load(args: argparse.Namespace, out: Callable[[str], None] = print) -> in
         )
         return 1
     mix = parse_mix(args.mix)
-    reports = asyncio.run(_run(args, mix, out))
+    endpoint: dict[str, Any] = {}
+    reports = asyncio.run(_run(args, mix, out, endpoint))
     settings = {
         k: v for k, v in vars(args).items() if k not in ("command", "json_path", "plot_path")
     }
+    out(f"endpoint: {endpoint['description']}")
     out(format_table(reports))
     if args.json_path:
-        payload = {"settings": settings, "reports": {r.label: r.as_dict() for r in reports}}
+        payload = {
+            "endpoint": endpoint,
+            "settings": settings,
+            "reports": {r.label: r.as_dict() for r in reports},
+        }
         Path(args.json_path).write_text(json.dumps(payload, indent=2, default=str) + "\n")
         out(f"JSON report: {args.json_path}")
     if args.plot_path:
@@ -146,7 +208,10 @@ async def _run_with_signals(gen: LoadGenerator) -> LoadReport:
 
 
 async def _run(
-    args: argparse.Namespace, mix: Mapping[str, float], out: Callable[[str], None]
+    args: argparse.Namespace,
+    mix: Mapping[str, float],
+    out: Callable[[str], None],
+    described: dict[str, Any],
 ) -> list[LoadReport]:
     async with AsyncExitStack() as stack:
         credentials: dict[str, Any]
@@ -156,6 +221,8 @@ async def _run(
         else:
             endpoint = args.endpoint_url
             credentials = {"region_name": args.region} if args.region else {}
+        described.update(describe_endpoint(endpoint, mix, embedded=args.endpoint_url is None))
+        print(f"measuring {described['description']}", file=sys.stderr)
         session = await stack.enter_async_context(
             DynamoSession(
                 endpoint_url=endpoint, max_concurrency=max(1, args.concurrency), **credentials

@@ -1,17 +1,23 @@
-"""`aiodynamo-patterns load` end to end, and every workload operation against moto over HTTP."""
+"""`aiodynamo-patterns load` end to end, what it says it measures, its help, and every workload
+operation against moto over HTTP."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from aiodynamo_patterns import DynamoSession
-from aiodynamo_patterns.loadgen.workload import OPERATION_NAMES, ProductWorkload
+from aiodynamo_patterns.cli import main
+from aiodynamo_patterns.loadgen.cli import describe_endpoint
+from aiodynamo_patterns.loadgen.workload import OPERATION_NAMES, ProductWorkload, parse_mix
+from aiodynamo_patterns.local.moto import CEILING_GETITEM_OPS, CEILING_MIXED_OPS
 
 
 @pytest.mark.subprocess
@@ -47,6 +53,95 @@ def test_load_smoke_on_embedded_server_writes_json_and_plot(tmp_path: Path) -> N
         }
     assert plot_path.read_bytes()[:4] == b"\x89PNG"
     assert "achieved ops/s" in result.stdout
+    # it says what it measured: the embedded moto server and that server's ceiling
+    endpoint = payload["endpoint"]
+    assert endpoint["embedded"] is True and endpoint["url"].startswith("http://127.0.0.1:")
+    assert endpoint["ceiling_ops_s"] == CEILING_MIXED_OPS
+    assert f"endpoint: embedded moto at {endpoint['url']} (requests serialised, ~" in result.stdout
+    assert "measures moto, not DynamoDB" in result.stdout
+    assert f"measuring embedded moto at {endpoint['url']}" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("mix", "ceiling", "kind"),
+    [
+        ("get=100", CEILING_GETITEM_OPS, "GetItem"),
+        ("get=50,cached_get=50", CEILING_GETITEM_OPS, "GetItem"),
+        ("get=80,update=20", CEILING_MIXED_OPS, "mixed"),
+        ("stock=1", CEILING_MIXED_OPS, "mixed"),
+    ],
+)
+def test_embedded_endpoint_is_described_with_its_ceiling_for_the_mix(
+    mix: str, ceiling: int, kind: str
+) -> None:
+    """The embedded server is named as moto, serialised, with the GetItem or the mixed ceiling."""
+    described = describe_endpoint("http://127.0.0.1:5000", parse_mix(mix), embedded=True)
+    assert described["ceiling_ops_s"] == ceiling
+    assert described["description"].startswith(
+        f"embedded moto at http://127.0.0.1:5000 (requests serialised, ~{ceiling} {kind} ops/s"
+    )
+
+
+def test_given_endpoint_is_printed_and_recorded(
+    ddb_endpoint: str,
+    ddb_credentials: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """With --endpoint-url the run names that URL, on the terminal and in the JSON report."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    report_path, table = tmp_path / "load.json", f"loadgen-endpoint-{os.getpid()}"
+
+    code = main([
+        "load", "--endpoint-url", ddb_endpoint, "--region", "us-east-1", "--table", table,
+        "--count", "20", "--warmup", "0", "--concurrency", "2", "--keys", "10", "--quiet",
+        "--json", str(report_path),
+    ])  # fmt: skip
+
+    assert code == 0
+    assert capsys.readouterr().out.splitlines()[0] == f"endpoint: {ddb_endpoint}"
+    payload = json.loads(report_path.read_text())
+    assert payload["endpoint"] == {
+        "url": ddb_endpoint,
+        "embedded": False,
+        "ceiling_ops_s": None,
+        "description": ddb_endpoint,
+    }
+    assert payload["reports"]["asyncio"]["ops"] == 20
+
+    async def drop() -> None:
+        async with DynamoSession(endpoint_url=ddb_endpoint, **ddb_credentials) as session:
+            await session.call("DeleteTable", {"TableName": table})
+
+    asyncio.run(drop())
+
+
+def test_load_help_shows_every_default(capsys: pytest.CaptureFixture[str]) -> None:
+    """`load --help` states each option's default, and what running without a URL measures."""
+    with pytest.raises(SystemExit) as exited:
+        main(["load", "--help"])
+    assert exited.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    for shown in [
+        "default: start the embedded moto server, which serialises requests",
+        "table name (default: aiodynamo-patterns-load)",
+        "seconds to measure (default: 10.0)",
+        "(default: none, --duration bounds the run)",
+        "excluded from figures (default: 1.0)",
+        "workers / max in flight (default: 16)",
+        "(default: none, the closed model)",
+        "start times (default: constant)",
+        "batch_get (default: get=80,update=20)",
+        "products in the data set (default: 1000)",
+        "(0: uniform) (default: 0.0)",
+        "contends on (default: 8)",
+        "(default: a different run each time)",
+        "time-series bucket seconds (default: 1.0)",
+        "(default: the AWS chain)",
+    ]:
+        assert shown in text, shown
 
 
 @pytest.mark.parametrize("name", [n for n in OPERATION_NAMES if n != "cached_get"])

@@ -1,10 +1,22 @@
-"""The FastAPI example in-process over httpx: one shared session, errors as statuses, exact stock."""
+"""The FastAPI example in-process over httpx: one shared session, errors as statuses, exact stock,
+honest health; and as a process: both SIGTERM and SIGINT stop the embedded server's child."""
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import logging
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import tomllib
 from collections import Counter
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,8 +25,11 @@ import pytest_asyncio
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
-from aiodynamo_patterns import DynamoSession
+from aiodynamo_patterns import BreakerConfig, DynamoSession
+from aiodynamo_patterns.testing import FaultProxy, ManualClock
 from examples.fastapi_products import create_app, decode_cursor, encode_cursor
+
+ROOT = Path(__file__).resolve().parents[2]
 
 PRODUCT = {"name": "lamp", "price": 19.5, "stock": 50, "category": "lights"}
 
@@ -148,7 +163,7 @@ async def test_health_and_metrics(web: App) -> None:
 
 
 async def test_health_shows_an_open_breaker(web: App) -> None:
-    """After the breaker's failure threshold is reached, /health reports it open."""
+    """After the breaker's failure threshold is reached, /health answers 503 naming it open."""
     breaker = web.sessions[0].breaker
     assert breaker is not None
     circuit = breaker.circuit()
@@ -156,8 +171,127 @@ async def test_health_shows_an_open_breaker(web: App) -> None:
         ticket = circuit.admit()
         assert ticket is not None
         circuit.record(ticket, True)
-    health = (await web.client.get("/health")).json()
+    response = await web.client.get("/health")
+    assert response.status_code == 503
+    health = response.json()
+    assert (health["status"], health["open_circuits"]) == ("degraded", ["session"])
     assert health["breaker"]["session"]["state"] == "open"
+
+
+async def test_outage_makes_health_503_naming_the_circuit_and_logs_a_warning(
+    ddb_fault_proxy: FaultProxy,
+    ddb_credentials: dict[str, Any],
+    table: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """With the endpoint down, the breaker opens: /health is 503 "degraded" naming the circuit and
+    the failure (class, operation, table), a WARNING says so; once a probe succeeds, 200 "ok"."""
+    clock = ManualClock()
+    breaker = BreakerConfig(failure_threshold=3, reset_timeout=5.0)
+
+    def factory() -> DynamoSession:
+        return DynamoSession(
+            endpoint_url=ddb_fault_proxy.url,
+            clock=clock,
+            retry=None,
+            breaker=breaker,
+            **ddb_credentials,
+        )
+
+    app = create_app(factory, table_name=table, create_table=False)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://app") as client,
+    ):
+        assert (await client.get("/health")).status_code == 200
+        await ddb_fault_proxy.go_down()
+        with caplog.at_level(logging.WARNING, logger="aiodynamo_patterns"):
+            statuses = [(await client.get(f"/products/00ff{i}")).status_code for i in range(4)]
+        assert statuses == [503] * 4  # 3 transport failures, then CircuitOpen without sending
+
+        response = await client.get("/health")
+        assert response.status_code == 503
+        health = response.json()
+        assert (health["status"], health["open_circuits"]) == ("degraded", ["session"])
+        circuit = health["breaker"]["session"]
+        assert (circuit["state"], circuit["consecutive_failures"]) == ("open", 3)
+        cause = circuit["last_failure"]  # e.g. "TransportError ConnectFailed on GetItem (table t)"
+        assert cause.startswith("TransportError") and cause.endswith(f"on GetItem (table {table})")
+        opened = [r for r in caplog.records if "circuit session opened" in r.getMessage()]
+        assert [r.levelname for r in opened] == ["WARNING"]
+        assert cause in opened[0].getMessage()
+
+        await ddb_fault_proxy.come_up()
+        clock.advance(breaker.reset_timeout)
+        assert (await client.get("/products/00ff")).status_code == 404  # the probe: an answer
+        response = await client.get("/health")
+        assert (response.status_code, response.json()["status"]) == (200, "ok")
+        assert response.json()["open_circuits"] == []
+
+
+async def test_health_is_503_closed_after_shutdown(web: App) -> None:
+    """A session that has shut down is not healthy: /health answers 503 "closed"."""
+    await web.sessions[0].aclose()
+    response = await web.client.get("/health")
+    assert (response.status_code, response.json()["status"]) == (503, "closed")
+
+
+@pytest.mark.parametrize("price", [1, 0, 9.99, 19.5, 1234567.25])
+async def test_prices_are_always_json_floats(web: App, price: float) -> None:
+    """Whatever the price, every endpoint returns it as the same JSON number type (a float):
+    1 comes back as 1.0, 9.99 as 9.99, never as a string."""
+    created = await web.create(price=price, category="priced")
+    pid = path_id(created)
+    answers = [
+        created,
+        (await web.client.get(f"/products/{pid}")).json(),
+        (await web.client.post(f"/products/{pid}/stock", json={"delta": -1})).json(),
+        (await web.client.get("/categories/priced/products")).json()["items"][0],
+    ]
+    for answer in answers:
+        assert type(answer["price"]) is float and answer["price"] == price, answer
+        assert type(answer["stock"]) is int
+    raw = (await web.client.get(f"/products/{pid}")).text
+    assert re.search(r'"price":\s*\d+\.\d+', raw), raw
+
+
+def test_examples_extra_installs_every_module_the_example_imports() -> None:
+    """The `examples` extra (with the extras it names) covers each third-party module the example
+    needs: its own imports, moto for the embedded server and prometheus_client for /metrics."""
+    provided_by = {
+        "fastapi": "fastapi",
+        "uvicorn": "uvicorn",
+        "moto": "moto",  # main() runs on EmbeddedDynamo
+        "prometheus_client": "prometheus-client",  # /metrics: MetricsCollector.prometheus_text()
+    }
+    source = (ROOT / "examples" / "fastapi_products.py").read_text()
+    imported = {
+        name.split(".")[0]
+        for node in ast.walk(ast.parse(source))
+        for name in (
+            [alias.name for alias in node.names]
+            if isinstance(node, ast.Import)
+            else [node.module or ""]
+            if isinstance(node, ast.ImportFrom) and not node.level
+            else []
+        )
+    }
+    third_party = imported - set(sys.stdlib_module_names) - {"aiodynamo_patterns", "__future__"}
+    assert third_party <= set(provided_by), "add the new import to provided_by and to the extra"
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras: dict[str, list[str]] = project["optional-dependencies"]
+    names: set[str] = set()
+    pending = ["examples"]
+    while pending:
+        for requirement in extras[pending.pop()]:
+            found = re.match(r"([A-Za-z0-9_.-]+)(?:\[([^\]]*)\])?", requirement)
+            assert found, requirement
+            if found[1] == "aiodynamo-patterns":
+                pending += found[2].split(",")
+            else:
+                names.add(found[1].lower())
+    assert set(provided_by.values()) <= names, names
 
 
 def test_module_level_app_for_uvicorn(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -169,3 +303,78 @@ def test_module_level_app_for_uvicorn(monkeypatch: pytest.MonkeyPatch) -> None:
     assert {"/products", "/health", "/metrics"} <= {
         getattr(r, "path", "") for r in module.app.routes
     }
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _gone(pid: int) -> bool:
+    """The process no longer exists (or is a zombie left for init to reap)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.mark.subprocess
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_stops_the_app_and_the_embedded_server_child(sig: signal.Signals) -> None:
+    """`python -m examples.fastapi_products` sent SIGTERM or SIGINT exits promptly, and the moto
+    server child it started is gone with it: its pid exists no more, its port is closed."""
+    pytest.importorskip("uvicorn", reason="the examples extra (uvicorn) is not installed")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["PORT"] = str(port)
+    app = subprocess.Popen(
+        [sys.executable, "-m", "examples.fastapi_products"],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # the signal goes to the app alone, not its process group
+    )
+    try:
+        assert app.stderr is not None
+        line = app.stderr.readline()
+        found = re.search(r"embedded moto server at http://127\.0\.0\.1:(\d+) \(pid (\d+)\)", line)
+        assert found, line
+        moto_port, moto_pid = int(found[1]), int(found[2])
+        deadline = time.monotonic() + 60
+        while True:  # bounded wait for uvicorn to answer
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the app did not start"
+                time.sleep(0.1)
+        assert health.status_code == 200 and health.json()["status"] == "ok"
+        assert _listening(moto_port) and not _gone(moto_pid)
+
+        app.send_signal(sig)
+        returncode = app.wait(timeout=30)
+    finally:
+        if app.poll() is None:
+            app.kill()
+            app.wait()
+        assert app.stderr is not None
+        rest = app.stderr.read()
+        app.stderr.close()
+    assert returncode in (0, 128 + sig, -sig), rest
+    assert "Traceback" not in rest, rest
+    assert _gone(moto_pid) and not _listening(moto_port), "the moto child outlived the app"

@@ -399,3 +399,53 @@ async def test_a_repeated_request_is_forgotten_after_the_memory_period() -> None
     await call(layer, endpoint, key="bad")
 
     assert layer.state().state is BreakerState.OPEN
+
+
+async def test_every_transition_is_a_warning_naming_circuit_table_and_cause(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Open, half-open and closed are each logged at WARNING with the circuit, the failing table
+    and the cause (error class, operation), and no log line quotes the key."""
+    layer, clock, endpoint = make(failure_threshold=2, reset_timeout=5.0, per_table=True)
+    endpoint.error = down()
+
+    with caplog.at_level("WARNING", logger="aiodynamo_patterns"):
+        for _ in range(2):
+            assert await call(layer, endpoint, "orders", key="secret-key-1") == "error"
+        assert await call(layer, endpoint, "orders", key="secret-key-1") == "open"
+        clock.advance(5.0)
+        endpoint.error = None
+        assert await call(layer, endpoint, "orders", key="secret-key-1") == "ok"
+
+    messages = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert [level for level, _ in messages] == ["WARNING"] * 3
+    opened, half_open, closed = (m for _, m in messages)
+    assert opened.startswith("circuit orders opened (closed -> open) after TransportError")
+    assert "on GetItem (table orders)" in opened and "2 consecutive failures" in opened
+    assert half_open.startswith("circuit orders half-open")
+    assert closed.startswith("circuit orders closed (half_open -> closed)")
+    assert "1 call(s) refused meanwhile" in closed
+    assert not any("secret-key" in m for _, m in messages)
+    assert layer.state("orders").last_failure == "TransportError on GetItem (table orders)"
+
+
+async def test_a_failed_probe_logs_that_the_circuit_opened_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A probe that fails reopens the circuit with a WARNING naming the probe's failure."""
+    layer, clock, endpoint = make(failure_threshold=1, reset_timeout=1.0)
+    endpoint.error = down()
+    assert await call(layer, endpoint) == "error"
+    clock.advance(1.0)
+    endpoint.error = ServiceUnavailable("down", operation="GetItem", code="InternalServerError")
+
+    with caplog.at_level("WARNING", logger="aiodynamo_patterns"):
+        assert await call(layer, endpoint) == "error"
+
+    last = caplog.records[-1]
+    assert last.levelname == "WARNING"
+    assert last.getMessage().startswith(
+        "circuit session opened again (half_open -> open): the probe failed with "
+        "ServiceUnavailable InternalServerError on GetItem (table t)"
+    )
+    assert layer.state().state is BreakerState.OPEN

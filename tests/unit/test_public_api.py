@@ -33,6 +33,7 @@ MODULE_LEVEL_ONLY = {
         "LocalEndpoint",
         "readline_with_timeout",
     },
+    "aiodynamo_patterns.local.moto": {"CEILING_GETITEM_OPS", "CEILING_MIXED_OPS"},
     "aiodynamo_patterns.config": {"MAX_CONCURRENCY", "configuration_error"},
     "aiodynamo_patterns.errors": {"translate_error"},
     "aiodynamo_patterns.expressions": {

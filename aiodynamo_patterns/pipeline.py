@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from .clock import Clock
@@ -43,9 +43,10 @@ Result = dict[str, Any]
 #: own protocol (the replay record of :mod:`aiodynamo_patterns.products.replay`). Given the call's
 #: failure, it answers what the caller makes of it: ``"resend"`` (the request goes again in another
 #: form: not a call of its own, not an error), ``"success"`` (an earlier attempt was applied: the
-#: caller sees a success) or None (a failure the caller sees). The metrics count what callers saw.
-PROTOCOL_STEP: ContextVar[Callable[[BaseException], Literal["resend", "success"] | None] | None] = (
-    ContextVar("aiodynamo_patterns_protocol_step", default=None)
+#: caller sees a success), the name of the error the caller gets instead (``"InsufficientStock"``)
+#: or None (the failure as it is). The metrics count what callers saw.
+PROTOCOL_STEP: ContextVar[Callable[[BaseException], str | None] | None] = ContextVar(
+    "aiodynamo_patterns_protocol_step", default=None
 )
 
 #: the operations on items (the rest are table management and rare extras)

@@ -275,7 +275,7 @@ class MetricsCollector:
             if consumed:
                 read, write = self._add_capacity(series, consumed)
         else:
-            code = getattr(exc, "code", None) or type(exc).__name__
+            code = step or getattr(exc, "code", None) or type(exc).__name__
             series.errors[code] = series.errors.get(code, 0) + 1
             self._log_failure(request, table, exc, code, attempts, latency)
         if self._listeners:

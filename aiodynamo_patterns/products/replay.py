@@ -80,8 +80,16 @@ class ReplayRecord:
     def current_window(self) -> int:
         return int(self.wall_clock() // self.window)
 
-    def remember(self, item_key: str, item: Mapping[str, Any]) -> None:
-        self._seen[item_key] = self.window_of(item)
+    def remember(self, item_key: str, item: Mapping[str, Any], *, newer_only: bool = False) -> None:
+        """Note the window of ``item`` as DynamoDB answered it. ``newer_only`` for a read that
+        may be stale (eventually consistent, or cached): an item's window never goes back, so
+        such a read only teaches a window later than the one known."""
+        window = self.window_of(item)
+        if newer_only and item_key in self._seen:
+            known = self._seen[item_key]
+            if window is None or (known is not None and window <= known):
+                return
+        self._seen[item_key] = window
 
     async def learn(self, item_key: str) -> bool:
         """Before a change of ``item_key``: True when this change must move the item's window

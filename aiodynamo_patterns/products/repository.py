@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
 
@@ -52,6 +52,8 @@ _HIDDEN = ("PK", "SK", "GSI1PK", "GSI1SK", *RECORD_ATTRIBUTES)
 #: a stock change takes at most this many conditional requests (the replay record's window can
 #: move once between two of them; more means the clocks of the writers disagree wildly)
 _MAX_STEPS = 4
+#: what the caller of a stock change sees of a condition failure, for the metrics (PROTOCOL_STEP)
+_SEEN_AS = {"replay": "success", "window": "resend", "refused": "InsufficientStock"}
 _DETAILS = "DETAILS"
 
 
@@ -160,7 +162,8 @@ class ProductRepository(Repository):
         item = await self.get_item(_product_key(product_id), consistent=consistent)
         if item is None:
             return None
-        self.replay.remember(product_id, item)  # the window, for this writer's next change
+        # the window, for this writer's next change (a stale read cannot teach an older one)
+        self.replay.remember(product_id, item, newer_only=not consistent)
         return _public(item)
 
     async def update_product_stock(
@@ -199,13 +202,12 @@ class ProductRepository(Repository):
         delta: int,
         token: str,
     ) -> Item:
-        def protocol_step(exc: BaseException) -> Literal["resend", "success"] | None:
+        def protocol_step(exc: BaseException) -> str | None:
             # What the caller sees of this failure: a success (a replay), nothing (the next
-            # step of the protocol follows), or the failure (InsufficientStock, no product).
+            # step of the protocol follows), InsufficientStock, or the failure as it is.
             if not isinstance(exc, ConditionFailed) or exc.item is None:
                 return None
-            verdict = self._verdict(item_from_wire(exc.item), token, delta)
-            return "success" if verdict == "replay" else "resend" if verdict == "window" else None
+            return _SEEN_AS[self._verdict(item_from_wire(exc.item), token, delta)]
 
         for _ in range(_MAX_STEPS):
             ph = Placeholders()

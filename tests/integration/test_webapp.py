@@ -378,3 +378,27 @@ def test_signal_stops_the_app_and_the_embedded_server_child(sig: signal.Signals)
     assert returncode in (0, 128 + sig, -sig), rest
     assert "Traceback" not in rest, rest
     assert _gone(moto_pid) and not _listening(moto_port), "the moto child outlived the app"
+
+
+@pytest.mark.ddb_unsupported(
+    "dynalite",
+    reason="ignores ReturnValuesOnConditionCheckFailure: refusals keep the server's code",
+)
+async def test_concurrent_stock_calls_cost_one_update_each_and_count_only_refusals(
+    web: App,
+) -> None:
+    """40 concurrent decreases of 5 products holding 3 each: 15 succeed, 25 are 409; the service
+    sent 40 UpdateItems and its metrics show 25 InsufficientStock errors and nothing else."""
+    ids = [path_id(await web.create(stock=3)) for _ in range(5)]
+    session = web.sessions[0]
+    assert session.metrics is not None
+    session.metrics.reset()
+    responses = await asyncio.gather(
+        *(web.client.post(f"/products/{ids[i % 5]}/stock", json={"delta": -1}) for i in range(40))
+    )
+    assert Counter(r.status_code for r in responses) == {200: 15, 409: 25}
+    update = session.metrics.snapshot()["operations"]["UpdateItem"]
+    assert (update["count"], update["errors_by_code"]) == (40, {"InsufficientStock": 25})
+    assert update["protocol_resends"] == 0
+    series = [s for s in session.metrics.series() if s.operation == "UpdateItem"]
+    assert sum(s.attempts for s in series) == 40  # requests that reached the server

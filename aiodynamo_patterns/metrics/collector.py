@@ -39,6 +39,7 @@ from typing import Any
 
 from ..clock import Clock, SystemClock
 from ..errors import (
+    CircuitOpen,
     ConditionFailed,
     DynamoError,
     ItemNotFound,
@@ -71,7 +72,10 @@ __all__ = [
 logger = logging.getLogger("aiodynamo_patterns")
 
 # Outcomes the caller asked about (a condition, a missing item): logged at INFO, not WARNING.
-_BUSINESS_ERRORS = (ConditionFailed, ItemNotFound, TransactionCanceled, ValidationError)
+# Logged at INFO, not WARNING: the caller's own outcome (a false condition, a missing item, bad
+# input), and a refusal by an open circuit, whose opening the breaker logged once at WARNING with
+# its cause (an outage would otherwise log one warning per refused call).
+_INFO_ERRORS = (ConditionFailed, ItemNotFound, TransactionCanceled, ValidationError, CircuitOpen)
 _ATTEMPTS = "metrics.attempts"
 _THROTTLES = "metrics.throttles"
 _CAPACITY = "metrics.capacity"
@@ -353,7 +357,7 @@ class MetricsCollector:
         attempts: int,
         latency: float,
     ) -> None:
-        level = logging.INFO if isinstance(exc, _BUSINESS_ERRORS) else logging.WARNING
+        level = logging.INFO if isinstance(exc, _INFO_ERRORS) else logging.WARNING
         if not logger.isEnabledFor(level):
             return
         key = _describe_key(request.params.get("Key"), show_values=self.log_keys)

@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from aiodynamo_patterns import (
     CallRecord,
+    CircuitOpen,
     ConditionFailed,
     DynamoError,
     DynamoSession,
@@ -535,3 +536,19 @@ async def test_capacity_asked_for_by_the_collector_is_not_passed_on(
     assert collector.capacity()[("products", "")] == (1.0, 0.0)
     assert "ReturnConsumedCapacity" not in callers_params  # the caller's dict stays as it was
     assert fake.requests[0]["ReturnConsumedCapacity"] == "INDEXES"
+
+
+async def test_calls_refused_by_an_open_circuit_are_logged_at_info_not_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An outage's refusals do not flood the log: the breaker logged the opening once."""
+    collector = MetricsCollector(clock=ManualClock())
+    layer = MetricsLayer(collector)
+    call = compose([layer], ScriptedCall([CircuitOpen("open", operation="GetItem")] * 3))
+    caplog.set_level(logging.INFO, logger="aiodynamo_patterns")
+    for _ in range(3):
+        with pytest.raises(CircuitOpen):
+            await call(Request("GetItem", {"TableName": "t", "Key": {}}, True))
+    levels = [r.levelno for r in caplog.records if "failed" in r.getMessage()]
+    assert levels == [logging.INFO] * 3
+    assert collector.snapshot()["operations"]["GetItem"]["errors_by_code"] == {"CircuitOpen": 3}

@@ -185,7 +185,8 @@ class DynamoDBLocal(LocalEndpoint):
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
-                cwd=jar.parent,
+                # the watchdog runs where the caller does (so it imports this same package);
+                # it starts java in the jar's directory
                 env={k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
             )
             line = readline_with_timeout(proc.stdout, self.start_timeout)
@@ -255,7 +256,13 @@ def main(argv: list[str] | None = None) -> int:
     import signal
 
     host, port, *command = sys.argv[1:] if argv is None else argv
-    server = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    jar = command[command.index("-jar") + 1] if "-jar" in command else None
+    server = subprocess.Popen(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        cwd=os.path.dirname(jar) if jar else None,
+    )
 
     def stop(*_: object) -> None:
         if server.poll() is None:

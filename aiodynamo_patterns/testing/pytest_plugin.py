@@ -22,9 +22,9 @@ library is imported only when a fixture is first set up).
 ``ddb_backends = moto dynalite dynamodb-local`` (ini) or ``--ddb-backend dynalite`` runs every
 test that uses the endpoint on each named embedded implementation (dynalite needs Node.js,
 DynamoDB Local Java >= 17 and Node.js; without them those tests are skipped with the reason).
-``@pytest.mark.ddb_unsupported("dynalite", reason=...)`` skips a test on the named backends. With ``AIODYNAMO_PATTERNS_TEST_ENDPOINT`` set, tests run once
-against that endpoint, named by ``AIODYNAMO_PATTERNS_TEST_BACKEND`` (default ``external``), with
-credentials from ``AIODYNAMO_PATTERNS_TEST_ACCESS_KEY_ID`` / ``..._SECRET_ACCESS_KEY`` /
+``@pytest.mark.ddb_unsupported("dynalite", reason=...)`` skips a test on the named backends.
+With ``AIODYNAMO_PATTERNS_TEST_ENDPOINT`` set, tests run once against that endpoint, named by
+``AIODYNAMO_PATTERNS_TEST_BACKEND`` (default ``external``), with credentials from ``AIODYNAMO_PATTERNS_TEST_ACCESS_KEY_ID`` / ``..._SECRET_ACCESS_KEY`` /
 ``..._SESSION_TOKEN`` / ``..._REGION`` only.
 """
 

@@ -31,6 +31,10 @@ async def test_report_shows_cache_lookups_when_recorded(
 @pytest.mark.ddb_unsupported(
     "dynalite", reason="asserts moto's fixed capacity units; dynalite sizes them differently"
 )
+@pytest.mark.ddb_unsupported(
+    "dynamodb-local",
+    reason="sizes capacity by the item (as DynamoDB does, test_aws_semantics.py); this asserts moto's fixed units",
+)
 async def test_report_lists_operations_capacity_and_errors(
     ddb_session: DynamoSession, table: str, tmp_path: Path
 ) -> None:

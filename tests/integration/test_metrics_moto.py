@@ -28,6 +28,10 @@ def metrics_of(session: DynamoSession) -> MetricsCollector:
 @pytest.mark.ddb_unsupported(
     "dynalite", reason="asserts moto's fixed capacity units; dynalite sizes them differently"
 )
+@pytest.mark.ddb_unsupported(
+    "dynamodb-local",
+    reason="sizes capacity by the item (as DynamoDB does, test_aws_semantics.py); this asserts moto's fixed units",
+)
 async def test_consumed_capacity_is_summed_from_moto_responses(
     ddb_session: DynamoSession, repo: Repository
 ) -> None:

@@ -6,11 +6,12 @@ moto ignores ClientRequestToken and reports fixed capacity figures; dynalite has
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
 
-from aiodynamo_patterns import DynamoSession, Increment, Repository
+from aiodynamo_patterns import DynamoSession, IdempotentParameterMismatch, Increment, Repository
 from aiodynamo_patterns.repository import TransactPut, TransactUpdate
 from aiodynamo_patterns.testing import Fault, FaultProxy
 
@@ -38,6 +39,37 @@ async def test_transaction_whose_answer_is_lost_is_resent_and_applied_once(
     assert stats is not None and stats.retries == 1
     item = await repo.get_item({"PK": "t", "SK": "counter"}, consistent=True)
     assert item is not None and item["n"] == 1
+
+
+@pytest.mark.ddb_unsupported("moto", reason="ignores ClientRequestToken: the resend applies again")
+@pytest.mark.ddb_unsupported("dynalite", reason="no TransactWriteItems")
+async def test_the_same_transaction_sent_twice_with_its_token_applies_once(
+    repo: Repository,
+) -> None:
+    """A resend of a transaction with the same token succeeds and changes nothing."""
+    await repo.create_item({"PK": "t", "SK": "counter", "n": 0})
+    token = uuid.uuid4().hex  # tokens are account-wide for 10 minutes: one per test
+    actions = [TransactUpdate({"PK": "t", "SK": "counter"}, {"n": Increment(1)})]
+
+    assert await repo.transact_write(actions, token=token) == token
+    assert await repo.transact_write(actions, token=token) == token
+
+    item = await repo.get_item({"PK": "t", "SK": "counter"}, consistent=True)
+    assert item is not None and item["n"] == 1
+
+
+@pytest.mark.ddb_unsupported("moto", reason="ignores ClientRequestToken: any reuse is applied")
+@pytest.mark.ddb_unsupported("dynalite", reason="no TransactWriteItems")
+async def test_a_token_reused_for_another_transaction_is_refused(repo: Repository) -> None:
+    """A token sent again with different actions is IdempotentParameterMismatch, nothing written."""
+    token = uuid.uuid4().hex
+    await repo.transact_write([TransactPut({"PK": "t", "SK": "first"})], token=token)
+
+    with pytest.raises(IdempotentParameterMismatch) as caught:
+        await repo.transact_write([TransactPut({"PK": "t", "SK": "second"})], token=token)
+
+    assert caught.value.field == "client_request_token"
+    assert await repo.get_item({"PK": "t", "SK": "second"}, consistent=True) is None
 
 
 def _item(pk: str, size: int, **extra: str) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..local.moto import EmbeddedDynamo
+from ..local.backends import local_server
 from ..session import DynamoSession
 from .workload import ProductWorkload, ThreadWorkload, parse_mix
 
@@ -37,10 +37,9 @@ def add_load_parser(sub: Any) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    load.add_argument(
-        "--endpoint-url", help="DynamoDB(-compatible) endpoint; default: embedded moto server"
-    )
-    load.add_argument("--region", default=None, help="AWS region (default: the AWS chain)")
+    from ..cli import add_endpoint_arguments
+
+    add_endpoint_arguments(load)
     load.add_argument("--table", default="aiodynamo-patterns-load", help="table name")
     bound = load.add_argument_group("bounds")
     bound.add_argument("--duration", type=float, default=10.0, help="seconds (default 10)")
@@ -151,7 +150,7 @@ async def _run(
     async with AsyncExitStack() as stack:
         credentials: dict[str, Any]
         if args.endpoint_url is None:
-            server = await stack.enter_async_context(EmbeddedDynamo())
+            server = await stack.enter_async_context(local_server(args.backend))
             endpoint, credentials = server.endpoint_url, dict(server.credentials)
         else:
             endpoint = args.endpoint_url

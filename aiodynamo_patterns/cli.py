@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from .errors import DynamoError
-from .local.backends import BACKENDS, LAUNCH_ERRORS, local_server
+from .local.backends import LAUNCH_ERRORS, add_endpoint_arguments, local_server
 from .session import DynamoSession
 
 __all__ = ["main"]
@@ -27,23 +27,6 @@ async def open_session(
         return
     async with local_server(backend) as server, server.session() as session:
         yield session
-
-
-def add_endpoint_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--endpoint-url`` or ``--backend`` (one of them), and ``--region``."""
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument(
-        "--endpoint-url",
-        help="a DynamoDB(-compatible) endpoint; default: start a local server (--backend)",
-    )
-    where.add_argument(
-        "--backend",
-        choices=BACKENDS,
-        default="moto",
-        help="the local server to start: moto (default, pure Python), dynalite (Node.js) or "
-        "dynamodb-local (AWS's DynamoDB Local: Java >= 17 and Node.js; the fastest)",
-    )
-    parser.add_argument("--region", default=None, help="AWS region (default: the AWS chain)")
 
 
 def _parser() -> argparse.ArgumentParser:

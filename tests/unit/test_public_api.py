@@ -36,6 +36,12 @@ MODULE_LEVEL_ONLY = {
         "readline_with_timeout",
         "terminate",
     },
+    "aiodynamo_patterns.local.backends": {
+        "BACKENDS",
+        "LAUNCH_ERRORS",
+        "add_endpoint_arguments",
+        "local_server",
+    },
     "aiodynamo_patterns.config": {"MAX_CONCURRENCY", "configuration_error"},
     "aiodynamo_patterns.errors": {"translate_error"},
     "aiodynamo_patterns.expressions": {

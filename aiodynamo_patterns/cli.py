@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from .errors import DynamoError
-from .local.moto import EmbeddedDynamo, EmbeddedServerError
+from .local.backends import LAUNCH_ERRORS, add_endpoint_arguments, local_server
 from .session import DynamoSession
 
 __all__ = ["main"]
@@ -17,14 +18,14 @@ __all__ = ["main"]
 
 @asynccontextmanager
 async def open_session(
-    endpoint_url: str | None, region: str | None
+    endpoint_url: str | None, region: str | None, backend: str = "moto"
 ) -> AsyncIterator[DynamoSession]:
-    """A session on ``endpoint_url``, or on a freshly started embedded server when None."""
+    """A session on ``endpoint_url``, or on a freshly started local ``backend`` when None."""
     if endpoint_url is not None:
         async with DynamoSession(endpoint_url=endpoint_url, region_name=region) as session:
             yield session
         return
-    async with EmbeddedDynamo() as server, server.session() as session:
+    async with local_server(backend) as server, server.session() as session:
         yield session
 
 
@@ -35,11 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="walk the product exercise end to end")
-    demo.add_argument(
-        "--endpoint-url",
-        help="a DynamoDB(-compatible) endpoint; default: start the embedded moto server",
-    )
-    demo.add_argument("--region", default=None, help="AWS region (default: the AWS chain)")
+    add_endpoint_arguments(demo)
     demo.add_argument(
         "--table", default="aiodynamo-patterns-demo", help="table name (default: %(default)s)"
     )
@@ -58,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             from .demo import run_demo
 
-            asyncio.run(run_demo(args, open_session))
+            asyncio.run(run_demo(args, functools.partial(open_session, backend=args.backend)))
         elif args.command == "load":
             from .loadgen.cli import run_load
 
@@ -67,7 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (DynamoError, EmbeddedServerError) as exc:
+    except DynamoError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except LAUNCH_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:

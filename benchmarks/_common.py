@@ -68,9 +68,24 @@ def cpu_wait_seconds() -> float:
     return total / 1e9
 
 
+#: what ``--server`` / ``--backend`` accepts: the in-memory stub, or a real local implementation
+SERVERS = ("stub", "moto", "dynalite", "dynamodb-local")
+
+
+def _innermost(pid: int) -> int:
+    """The process that serves: a launcher's watchdog (DynamoDB Local's) has it as only child."""
+    with contextlib.suppress(OSError, ValueError):
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            children = [int(c) for c in f.read().split()]
+        if len(children) == 1:
+            return _innermost(children[0])
+    return pid
+
+
 @contextlib.contextmanager
 def server(kind: str) -> Iterator[str]:
-    """An endpoint URL: the stub pinned to the first CPU, or dynalite, for the whole run."""
+    """An endpoint URL for the whole run: the stub pinned to the first CPU, or a local server
+    (moto, dynalite, DynamoDB Local) whose process is pinned there."""
     server_cpu, client_cpu = cpus()
     if kind == "stub":
         with StubServer(cpu=server_cpu) as stub:
@@ -83,26 +98,25 @@ def server(kind: str) -> Iterator[str]:
             finally:
                 _SERVER_PID.clear()
         return
-    if kind == "dynalite":
-        try:
-            dynalite = importlib.import_module("aiodynamo_patterns.local.dynalite")
-        except ImportError:
-            sys.exit("--server dynalite needs aiodynamo_patterns.local.dynalite (not merged yet)")
-        with dynalite.Dynalite() as d:
-            proc = getattr(d, "_proc", None)  # the node process, to pin and to measure
-            if proc is not None:
-                if server_cpu is not None:
+    if kind not in SERVERS:
+        raise SystemExit(f"unknown server {kind!r}: one of {', '.join(SERVERS)}")
+    from aiodynamo_patterns.local.backends import local_server
+
+    with local_server(kind) as local:
+        proc = getattr(local, "_proc", None)  # the child process, to pin and to measure
+        if proc is not None:
+            pid = _innermost(proc.pid)
+            if server_cpu is not None:
+                for target in {proc.pid, pid}:
                     with contextlib.suppress(OSError):
-                        os.sched_setaffinity(proc.pid, {server_cpu})
-                _SERVER_PID[:] = [proc.pid]
-            if client_cpu is not None:
-                os.sched_setaffinity(0, {client_cpu})
-            try:
-                yield d.endpoint_url
-            finally:
-                _SERVER_PID.clear()
-        return
-    raise SystemExit(f"unknown server {kind!r}")
+                        os.sched_setaffinity(target, {server_cpu})
+            _SERVER_PID[:] = [pid]
+        if client_cpu is not None:
+            os.sched_setaffinity(0, {client_cpu})
+        try:
+            yield local.endpoint_url
+        finally:
+            _SERVER_PID.clear()
 
 
 @dataclass

@@ -32,8 +32,8 @@ from aiodynamo_patterns import (
     ensure_product_table,
 )
 from aiodynamo_patterns.keys import canonical as _canonical
+from aiodynamo_patterns.local.backends import BACKENDS, local_server
 from aiodynamo_patterns.local.base import DUMMY_CREDENTIALS
-from aiodynamo_patterns.local.moto import EmbeddedDynamo
 
 # benchmarks/ itself, for --server stub (stub_server.py sits next to this script)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -51,9 +51,9 @@ async def _measure(n: int, op: Callable[[], Awaitable[Any]]) -> tuple[float, flo
 
 
 async def _endpoint(stack: AsyncExitStack, server: str) -> str:
-    if server == "moto":
-        moto = await stack.enter_async_context(EmbeddedDynamo())
-        return moto.endpoint_url
+    if server != "stub":
+        local = await stack.enter_async_context(local_server(server))
+        return local.endpoint_url
     try:
         from stub_server import StubServer  # type: ignore[import-not-found]  # loadgen branch
     except ImportError:
@@ -107,7 +107,9 @@ async def main(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--server", choices=["moto", "stub"], default="moto")
+    parser.add_argument(
+        "--server", "--backend", dest="server", choices=[*BACKENDS, "stub"], default="moto"
+    )
     parser.add_argument("--hits", type=int, default=20_000, help="cached calls measured")
     parser.add_argument("--uncached", type=int, default=500, help="uncached GetItem calls")
     asyncio.run(main(parser.parse_args()))

@@ -80,9 +80,9 @@ def _server(kind: str) -> Iterator[str]:
                 os.sched_setaffinity(0, {cpus[1]})
             yield stub.endpoint_url
     else:
-        from aiodynamo_patterns.local.dynalite import Dynalite
+        from aiodynamo_patterns.local.backends import local_server
 
-        with Dynalite() as server:
+        with local_server(kind) as server:
             yield server.endpoint_url
 
 
@@ -334,7 +334,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--server", choices=("stub", "dynalite"), default="stub")
+    parser.add_argument(
+        "--server",
+        "--backend",
+        dest="server",
+        choices=("stub", "moto", "dynalite", "dynamodb-local"),
+        default="stub",
+    )
     parser.add_argument(
         "--ops", type=int, default=1500, help="GetItems per variant per round (Query: a fifth)"
     )

@@ -32,6 +32,7 @@ from typing import Any
 
 from _common import (
     CREDS,
+    SERVERS,
     Result,
     all_layers,
     bare_kwargs,
@@ -268,7 +269,7 @@ def plot(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--server", choices=("stub", "dynalite"), default="stub")
+    parser.add_argument("--server", "--backend", dest="server", choices=SERVERS, default="stub")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64, 256])
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     parser.add_argument("--seconds", type=float, default=0.5, help="per slice")

@@ -24,6 +24,7 @@ from typing import Any
 from _common import (
     CREDS,
     LAYER_CANDIDATES,
+    SERVERS,
     Result,
     all_layers,
     bare_kwargs,
@@ -135,7 +136,7 @@ async def fail_fast_cost(calls: int = 2000) -> tuple[float, float, str] | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--server", choices=("stub", "dynalite"), default="stub")
+    parser.add_argument("--server", "--backend", dest="server", choices=SERVERS, default="stub")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=0.6)
     parser.add_argument("--rounds", type=int, default=3)

@@ -1,6 +1,6 @@
-"""`aiodynamo-patterns load` against the stub (or dynalite), server and client pinned: one command.
+"""`aiodynamo-patterns load` against the stub (or a local server), server and client pinned.
 
-    python benchmarks/bench_load.py [--server stub|dynalite] -- <load options>
+    python benchmarks/bench_load.py [--backend stub|moto|dynalite|dynamodb-local] -- <load options>
     python benchmarks/bench_load.py -- --rate 400 --duration 8 --concurrency 64 --threads \
         --mix get=80,update=20 --plot docs/latency.png --json benchmarks/results/load.json
 
@@ -14,14 +14,14 @@ import argparse
 import os
 import sys
 
-from _common import CREDS, machine, server
+from _common import CREDS, SERVERS, machine, server
 
 from aiodynamo_patterns.cli import main as cli_main
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--server", choices=("stub", "dynalite"), default="stub")
+    parser.add_argument("--server", "--backend", dest="server", choices=SERVERS, default="stub")
     parser.add_argument("load_args", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     rest = [a for a in args.load_args if a != "--"]

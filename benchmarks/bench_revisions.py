@@ -27,7 +27,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from _common import CREDS, Result, closed_loop_async, machine, server
+from _common import CREDS, SERVERS, Result, closed_loop_async, machine, server
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLE = "bench-revisions"
@@ -120,7 +120,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--before", required=True, help="git revision to compare with")
-    parser.add_argument("--server", choices=("stub", "dynalite"), default="stub")
+    parser.add_argument("--server", "--backend", dest="server", choices=SERVERS, default="stub")
     parser.add_argument("--mode", choices=("fast", "compatible"), default="fast")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[16, 64])
     parser.add_argument("--rounds", type=int, default=7, help="slices per version")

@@ -26,11 +26,11 @@ def ddb_session_mode(request: pytest.FixtureRequest) -> SessionMode:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Run the compatible path against moto only, to keep the suite's time in bounds.
+    """Run the compatible path against moto and DynamoDB Local only, to keep the time in bounds.
 
     The two paths differ only on the client side (they are compared request by request in
-    test_fastpath_parity.py on every backend), so the second backend adds nothing for the
-    compatible path; dynalite runs the default, fast path.
+    test_fastpath_parity.py on every backend), so dynalite adds nothing for the compatible path
+    and runs the default, fast path; DynamoDB Local, the closest to DynamoDB, runs both.
     """
     if os.environ.get(MODE_ENV):
         return

@@ -5,9 +5,9 @@ the same workload the classic way (``--threads``: boto3 in a thread pool) right 
 prints the reports side by side; ``--json`` and ``--plot`` write them to files. The first Ctrl-C
 stops the run and still reports; a second one cancels it.
 
-Without --endpoint-url it measures the embedded moto server, which applies one request at a time:
-its ceiling (a few hundred ops/s) is moto's, not DynamoDB's. The endpoint measured is printed
-first and recorded in the JSON report.
+Without --endpoint-url it starts a local server (--backend: moto by default, which applies one
+request at a time, so its ceiling of a few hundred ops/s is moto's, not DynamoDB's; dynalite or
+dynamodb-local). The endpoint measured is printed first and recorded in the JSON report.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..local.moto import CEILING_GETITEM_OPS, CEILING_MIXED_OPS, EmbeddedDynamo
+from ..local.backends import add_endpoint_arguments, local_server
+from ..local.moto import CEILING_GETITEM_OPS, CEILING_MIXED_OPS
 from ..session import DynamoSession
 from .workload import ProductWorkload, ThreadWorkload, parse_mix
 
@@ -54,12 +55,7 @@ def add_load_parser(sub: Any) -> None:
         description=__doc__,
         formatter_class=_HelpFormatter,
     )
-    load.add_argument(
-        "--endpoint-url",
-        help="DynamoDB(-compatible) endpoint (default: start the embedded moto server, which "
-        "serialises requests: its ceiling is moto's, not DynamoDB's)",
-    )
-    load.add_argument("--region", default=None, help="AWS region (default: the AWS chain)")
+    add_endpoint_arguments(load)
     load.add_argument("--table", default="aiodynamo-patterns-load", help="table name")
     bound = load.add_argument_group("bounds")
     bound.add_argument("--duration", type=float, default=10.0, help="seconds to measure")
@@ -107,22 +103,32 @@ def add_load_parser(sub: Any) -> None:
     out.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def describe_endpoint(url: str, mix: Mapping[str, float], *, embedded: bool) -> dict[str, Any]:
-    """What a run measures, as printed and recorded in the JSON report: the URL, whether it is
-    the embedded moto server and, if so, that server's approximate ceiling for this mix."""
-    if not embedded:
+def describe_endpoint(url: str, mix: Mapping[str, float], *, backend: str | None) -> dict[str, Any]:
+    """What a run measures, as printed and recorded in the JSON report: the URL, the local server
+    started for it (``backend``, None for an ``--endpoint-url``) and, for the embedded moto
+    server, its approximate ceiling for this mix."""
+    if backend is None:
         return {"url": url, "embedded": False, "ceiling_ops_s": None, "description": url}
+    if backend != "moto":
+        return {
+            "url": url,
+            "embedded": True,
+            "backend": backend,
+            "ceiling_ops_s": None,
+            "description": f"local {backend} at {url} (this measures {backend}, not DynamoDB)",
+        }
     reads_only = {name for name, weight in mix.items() if weight > 0} <= _GETITEM_ONLY
     ceiling = CEILING_GETITEM_OPS if reads_only else CEILING_MIXED_OPS
     kind = "GetItem" if reads_only else "mixed"
     return {
         "url": url,
         "embedded": True,
+        "backend": backend,
         "ceiling_ops_s": ceiling,
         "description": (
             f"embedded moto at {url} (requests serialised, ~{ceiling} {kind} ops/s ceiling on "
-            "a 2-core machine: this measures moto, not DynamoDB; pass --endpoint-url for "
-            "another endpoint)"
+            "a 2-core machine: this measures moto, not DynamoDB; pass --backend "
+            "dynamodb-local or --endpoint-url for another endpoint)"
         ),
     }
 
@@ -216,12 +222,14 @@ async def _run(
     async with AsyncExitStack() as stack:
         credentials: dict[str, Any]
         if args.endpoint_url is None:
-            server = await stack.enter_async_context(EmbeddedDynamo())
+            server = await stack.enter_async_context(local_server(args.backend))
             endpoint, credentials = server.endpoint_url, dict(server.credentials)
         else:
             endpoint = args.endpoint_url
             credentials = {"region_name": args.region} if args.region else {}
-        described.update(describe_endpoint(endpoint, mix, embedded=args.endpoint_url is None))
+        described.update(
+            describe_endpoint(endpoint, mix, backend=None if args.endpoint_url else args.backend)
+        )
         print(f"measuring {described['description']}", file=sys.stderr)
         session = await stack.enter_async_context(
             DynamoSession(

@@ -1,5 +1,5 @@
-"""Local DynamoDB servers on one launcher base: the embedded moto server (the default) and
-dynalite.
+"""Local DynamoDB servers on one launcher base: the embedded moto server (the default),
+dynalite and DynamoDB Local.
 """
 
 __all__: list[str] = []

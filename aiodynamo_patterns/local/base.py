@@ -1,6 +1,6 @@
 """What every local DynamoDB server shares: dummy credentials, the ready line, the lifecycle.
 
-Each launcher (:mod:`.moto`, :mod:`.dynalite`) starts a child process that prints
+Each launcher (:mod:`.moto`, :mod:`.dynalite`, :mod:`.dynamodb_local`) starts a child process that prints
 ``AIODYNAMO_PATTERNS_READY <port>`` once it listens; :class:`LocalEndpoint` turns ``start`` /
 ``stop`` into sync and async context managers and binds sessions to the server.
 """
@@ -8,6 +8,8 @@ Each launcher (:mod:`.moto`, :mod:`.dynalite`) starts a child process that print
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import subprocess
 import threading
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any, Self, TypedDict
@@ -15,7 +17,16 @@ from typing import IO, TYPE_CHECKING, Any, Self, TypedDict
 if TYPE_CHECKING:
     from ..session import DynamoSession
 
-__all__ = ["DUMMY_CREDENTIALS", "READY", "Credentials", "LocalEndpoint", "readline_with_timeout"]
+__all__ = [
+    "DUMMY_CREDENTIALS",
+    "READY",
+    "Credentials",
+    "LocalEndpoint",
+    "close_pipes",
+    "drain",
+    "readline_with_timeout",
+    "terminate",
+]
 
 
 class Credentials(TypedDict):
@@ -89,3 +100,35 @@ def readline_with_timeout(stream: IO[str] | None, timeout: float) -> str:
     reader.start()
     reader.join(timeout)
     return result[0] if result else ""
+
+
+def drain(stream: IO[str] | None) -> None:
+    """Read a child's pipe to its end, so that a chatty child can never block on a full pipe."""
+    if stream is None:  # pragma: no cover
+        return
+    with contextlib.suppress(ValueError, OSError):
+        for _ in stream:
+            pass
+
+
+def terminate(proc: subprocess.Popen[str]) -> None:
+    """End a launcher's child: close its stdin (it exits when stdin ends), then SIGTERM, SIGKILL."""
+    if proc.stdin is not None:
+        with contextlib.suppress(OSError):
+            proc.stdin.close()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def close_pipes(proc: subprocess.Popen[str]) -> None:
+    for pipe in (proc.stdout, proc.stderr):
+        if pipe is not None:
+            with contextlib.suppress(OSError):
+                pipe.close()

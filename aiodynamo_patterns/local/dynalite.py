@@ -18,7 +18,6 @@ run. Tables become ACTIVE at once (dynalite's default is a 500 ms CREATING state
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -28,9 +27,9 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import IO, Any
 
-from .base import READY, LocalEndpoint, readline_with_timeout
+from ._npm import node_available, node_version, npm_install
+from .base import READY, LocalEndpoint, close_pipes, drain, readline_with_timeout, terminate
 
 __all__ = [
     "DYNALITE_VERSION",
@@ -45,7 +44,6 @@ __all__ = [
 DYNALITE_VERSION = "4.0.0"
 CACHE_ENV = "AIODYNAMO_PATTERNS_DYNALITE_DIR"
 _START_TIMEOUT = 30.0
-_INSTALL_TIMEOUT = 300.0
 
 # Runs inside node: start dynalite on a port the OS picks, report it, exit when stdin closes.
 _LAUNCHER = r"""
@@ -65,32 +63,6 @@ process.on('SIGTERM', () => process.exit(0));
 
 class DynaliteError(RuntimeError):
     """dynalite could not be installed or started (no node/npm, offline, crash)."""
-
-
-_MIN_NODE = 20
-
-
-def node_version() -> tuple[int, ...] | None:
-    """The version of ``node`` on PATH, or None when there is none (or it does not answer)."""
-    node = shutil.which("node")
-    if node is None:
-        return None
-    try:
-        out = subprocess.run(
-            [node, "--version"], capture_output=True, text=True, timeout=10, check=False
-        ).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    try:
-        return tuple(int(part) for part in out.strip().lstrip("v").split("."))
-    except ValueError:
-        return None
-
-
-def node_available() -> bool:
-    """True when Node.js >= 20 and npm are on PATH (dynalite can be installed and run)."""
-    version = node_version()
-    return version is not None and version >= (_MIN_NODE,) and shutil.which("npm") is not None
 
 
 def default_cache_dir() -> Path:
@@ -147,50 +119,13 @@ class Dynalite(LocalEndpoint):
         """Install the pinned dynalite into the cache directory unless it is there already."""
         if self._installed():
             return self.module_dir
-        npm = shutil.which("npm")
-        version = node_version()
-        if npm is None or version is None or version < (_MIN_NODE,):
-            found = "v" + ".".join(map(str, version)) if version else "no node"
-            raise DynaliteError(
-                f"dynalite needs Node.js >= {_MIN_NODE} with npm on PATH, found {found} "
-                f"{'and npm' if npm else 'and no npm'} "
-                "(install from https://nodejs.org/ or your package manager)"
-            )
-        prefix = self.cache_dir / self.version
-        prefix.mkdir(parents=True, exist_ok=True)
-        # Two test runs may install at once: one installs, the other waits and reuses it.
-        with _file_lock(prefix / ".install.lock"):
-            if self._installed():
-                return self.module_dir
-            try:
-                result = subprocess.run(
-                    [
-                        npm,
-                        "install",
-                        "--prefix",
-                        str(prefix),
-                        "--no-audit",
-                        "--no-fund",
-                        "--no-save",
-                        "--loglevel=error",
-                        f"dynalite@{self.version}",
-                    ],
-                    capture_output=True,
-                    text=True,
-                    timeout=_INSTALL_TIMEOUT,
-                    stdin=subprocess.DEVNULL,
-                    check=False,
-                )
-            except subprocess.TimeoutExpired:
-                raise DynaliteError(
-                    f"npm install dynalite@{self.version} took over {_INSTALL_TIMEOUT:g}s"
-                ) from None
-            if result.returncode != 0 or not self._installed():
-                tail = (result.stderr or result.stdout).strip()[-2000:]
-                raise DynaliteError(
-                    f"npm install dynalite@{self.version} into {prefix} failed "
-                    f"(exit {result.returncode}): {tail}"
-                )
+        npm_install(
+            "dynalite",
+            self.cache_dir / self.version,
+            f"dynalite@{self.version}",
+            self._installed,
+            DynaliteError,
+        )
         return self.module_dir
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -219,9 +154,9 @@ class Dynalite(LocalEndpoint):
         )
         line = readline_with_timeout(proc.stdout, self.start_timeout)
         if not line.startswith(READY):
-            _terminate(proc)
+            terminate(proc)
             err = proc.stderr.read() if proc.stderr is not None else ""
-            _close_pipes(proc)
+            close_pipes(proc)
             raise DynaliteError(
                 f"dynalite did not start (said {line.strip()!r}; stderr {err.strip()[-1000:]!r})"
             )
@@ -230,7 +165,7 @@ class Dynalite(LocalEndpoint):
         # dynalite never writes to stderr in normal operation; drain it anyway so a chatty
         # failure cannot fill the pipe and block the server.
         self._drains = [
-            threading.Thread(target=_drain, args=(pipe,), daemon=True)
+            threading.Thread(target=drain, args=(pipe,), daemon=True)
             for pipe in (proc.stdout, proc.stderr)
         ]
         for thread in self._drains:
@@ -260,11 +195,11 @@ class Dynalite(LocalEndpoint):
         self.port = None
         if proc is None:
             return
-        _terminate(proc)
+        terminate(proc)
         drains, self._drains = self._drains, []
         for thread in drains:
             thread.join(timeout=2)  # the pipes are at EOF once the process has exited
-        _close_pipes(proc)
+        close_pipes(proc)
 
     @property
     def running(self) -> bool:
@@ -273,48 +208,3 @@ class Dynalite(LocalEndpoint):
     def __repr__(self) -> str:
         where = f"http://{self.host}:{self.port}" if self._proc is not None else "stopped"
         return f"<Dynalite {self.version} {where}>"
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Any:
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows: no lock, npm copes with most races
-        yield
-        return
-    with open(path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _drain(stream: IO[str] | None) -> None:
-    if stream is None:  # pragma: no cover
-        return
-    with contextlib.suppress(ValueError, OSError):
-        for _ in stream:
-            pass
-
-
-def _terminate(proc: subprocess.Popen[str]) -> None:
-    if proc.stdin is not None:
-        with contextlib.suppress(OSError):
-            proc.stdin.close()  # the launcher exits when its stdin ends
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def _close_pipes(proc: subprocess.Popen[str]) -> None:
-    for pipe in (proc.stdout, proc.stderr):
-        if pipe is not None:
-            with contextlib.suppress(OSError):
-                pipe.close()

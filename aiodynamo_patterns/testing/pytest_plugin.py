@@ -19,12 +19,12 @@ config files pointed at nothing, so that it can never reach a real account by ac
 that requests none runs exactly as without the plugin (same environment, no marker, and the
 library is imported only when a fixture is first set up).
 
-``ddb_backends = moto dynalite`` (ini) or ``--ddb-backend dynalite`` runs every test that uses
-the endpoint on each named embedded implementation (dynalite needs Node.js; without it those
-tests are skipped with the reason). ``@pytest.mark.ddb_unsupported("dynalite", reason=...)``
-skips a test on the named backends. With ``AIODYNAMO_PATTERNS_TEST_ENDPOINT`` set, tests run once
-against that endpoint, named by ``AIODYNAMO_PATTERNS_TEST_BACKEND`` (default ``external``), with
-credentials from ``AIODYNAMO_PATTERNS_TEST_ACCESS_KEY_ID`` / ``..._SECRET_ACCESS_KEY`` /
+``ddb_backends = moto dynalite dynamodb-local`` (ini) or ``--ddb-backend dynalite`` runs every
+test that uses the endpoint on each named embedded implementation (dynalite needs Node.js,
+DynamoDB Local Java >= 17 and Node.js; without them those tests are skipped with the reason).
+``@pytest.mark.ddb_unsupported("dynalite", reason=...)`` skips a test on the named backends.
+With ``AIODYNAMO_PATTERNS_TEST_ENDPOINT`` set, tests run once against that endpoint, named by
+``AIODYNAMO_PATTERNS_TEST_BACKEND`` (default ``external``), with credentials from ``AIODYNAMO_PATTERNS_TEST_ACCESS_KEY_ID`` / ``..._SECRET_ACCESS_KEY`` /
 ``..._SESSION_TOKEN`` / ``..._REGION`` only.
 """
 
@@ -86,7 +86,7 @@ CREDENTIAL_ENVS = {
     "aws_session_token": "AIODYNAMO_PATTERNS_TEST_SESSION_TOKEN",
     "region_name": "AIODYNAMO_PATTERNS_TEST_REGION",
 }
-EMBEDDED_BACKENDS = ("moto", "dynalite")
+EMBEDDED_BACKENDS = ("moto", "dynalite", "dynamodb-local")
 TableFactory = Callable[..., Awaitable[str]]
 
 
@@ -94,13 +94,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(
         "ddb_backends",
         "embedded DynamoDB implementations the ddb_* fixtures run every test on "
-        "(moto, dynalite); default: moto",
+        "(moto, dynalite, dynamodb-local); default: moto",
         type="args",
         default=["moto"],
     )
     parser.addini(
         "ddb_dynalite_dir",
         "where dynalite is installed (relative to the rootdir); default: the user cache dir",
+        default="",
+    )
+    parser.addini(
+        "ddb_dynamodb_local_dir",
+        "where DynamoDB Local is installed (relative to the rootdir); default: the user cache dir",
         default="",
     )
     group = parser.getgroup("aiodynamo_patterns")
@@ -118,8 +123,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "ddb_unsupported(*backends, reason): skip this test on the named backends "
-        "(moto, dynalite, or the AIODYNAMO_PATTERNS_TEST_BACKEND name) because they lack or "
-        "differ in the behaviour it checks",
+        "(moto, dynalite, dynamodb-local, or the AIODYNAMO_PATTERNS_TEST_BACKEND name) because "
+        "they lack or differ in the behaviour it checks",
     )
 
 
@@ -244,6 +249,16 @@ def ddb_endpoint(ddb_backend: str, request: pytest.FixtureRequest) -> Iterator[s
         cache_dir = request.config.rootpath / directory if directory else None
         with Dynalite(cache_dir=cache_dir) as dynalite:
             yield dynalite.endpoint_url
+        return
+    if ddb_backend == "dynamodb-local":
+        from ..local.dynamodb_local import DynamoDBLocal, dynamodb_local_available
+
+        if not dynamodb_local_available():
+            pytest.skip("dynamodb-local needs Java >= 17, Node.js >= 20 and npm on PATH")
+        directory = request.config.getini("ddb_dynamodb_local_dir")
+        cache_dir = request.config.rootpath / directory if directory else None
+        with DynamoDBLocal(cache_dir=cache_dir) as local:
+            yield local.endpoint_url
         return
     from ..local.moto import EmbeddedDynamo
 

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 pytestmark = pytest.mark.subprocess
 
 
-def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+def run(
+    *args: str, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")}, **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "aiodynamo_patterns", *args],
         capture_output=True,
@@ -81,3 +85,33 @@ def test_unreachable_endpoint_is_one_line() -> None:
     assert result.returncode == 1
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
     assert "Traceback" not in result.stderr
+
+
+def test_backend_and_endpoint_url_are_exclusive() -> None:
+    """`--backend` starts a local server and `--endpoint-url` names one: both is a usage error."""
+    result = run("demo", "--backend", "dynalite", "--endpoint-url", "http://127.0.0.1:9")
+
+    assert result.returncode == 2
+    assert "not allowed with argument" in result.stderr
+
+
+@pytest.mark.npm
+def test_load_on_dynamodb_local_backend(pytestconfig: pytest.Config, tmp_path: Path) -> None:
+    """`load --backend dynamodb-local` starts AWS's DynamoDB Local, loads and runs error-free."""
+    from aiodynamo_patterns.local.dynamodb_local import CACHE_ENV, dynamodb_local_available
+
+    if not dynamodb_local_available():
+        pytest.skip("dynamodb-local needs Java >= 17, Node.js >= 20 and npm on PATH")
+    cache = pytestconfig.rootpath / pytestconfig.getini("ddb_dynamodb_local_dir")
+    report_path = tmp_path / "load.json"
+
+    result = run(
+        "load", "--backend", "dynamodb-local", "--duration", "1", "--warmup", "0.2",
+        "--concurrency", "4", "--keys", "20", "--quiet", "--json", str(report_path),
+        env={CACHE_ENV: str(cache)},
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    report = json.loads(report_path.read_text())["reports"]["asyncio"]
+    assert report["ops"] > 0
+    assert report["errors"] == 0, report["errors_by_code"]

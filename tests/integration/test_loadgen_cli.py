@@ -75,7 +75,7 @@ def test_embedded_endpoint_is_described_with_its_ceiling_for_the_mix(
     mix: str, ceiling: int, kind: str
 ) -> None:
     """The embedded server is named as moto, serialised, with the GetItem or the mixed ceiling."""
-    described = describe_endpoint("http://127.0.0.1:5000", parse_mix(mix), embedded=True)
+    described = describe_endpoint("http://127.0.0.1:5000", parse_mix(mix), backend="moto")
     assert described["ceiling_ops_s"] == ceiling
     assert described["description"].startswith(
         f"embedded moto at http://127.0.0.1:5000 (requests serialised, ~{ceiling} {kind} ops/s"
@@ -125,7 +125,9 @@ def test_load_help_shows_every_default(capsys: pytest.CaptureFixture[str]) -> No
     assert exited.value.code == 0
     text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
     for shown in [
-        "default: start the embedded moto server, which serialises requests",
+        "default: start a local server (--backend)",
+        "dynamodb-local (AWS's DynamoDB Local: Java >= 17 and Node.js; the fastest) (default: moto)",
+        "applies one request at a time",
         "table name (default: aiodynamo-patterns-load)",
         "seconds to measure (default: 10.0)",
         "(default: none, --duration bounds the run)",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -273,7 +274,10 @@ async def test_transact_write_all_or_nothing(repo: Repository) -> None:
     )
     assert len(token) == 32
     assert (await repo.get_item(key("t1")))["n"] == 2  # type: ignore[index]
-    await repo.transact_write([TransactDelete(key("t2"))], token="fixed-token")
+    # a token is account-wide for 10 minutes: a literal one would clash with another test's
+    # (DynamoDB answers IdempotentParameterMismatchException), so each run makes its own
+    given = f"del-{uuid.uuid4().hex}"
+    assert await repo.transact_write([TransactDelete(key("t2"))], token=given) == given
     assert await repo.get_item(key("t2")) is None
 
 

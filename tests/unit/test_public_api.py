@@ -31,7 +31,16 @@ MODULE_LEVEL_ONLY = {
         "READY",
         "Credentials",
         "LocalEndpoint",
+        "close_pipes",
+        "drain",
         "readline_with_timeout",
+        "terminate",
+    },
+    "aiodynamo_patterns.local.backends": {
+        "BACKENDS",
+        "LAUNCH_ERRORS",
+        "add_endpoint_arguments",
+        "local_server",
     },
     "aiodynamo_patterns.local.moto": {"CEILING_GETITEM_OPS", "CEILING_MIXED_OPS"},
     "aiodynamo_patterns.config": {"MAX_CONCURRENCY", "configuration_error"},
@@ -110,11 +119,11 @@ MODULES = public_modules()
 # The load generator wing needs the `loadgen` extra (hdrhistogram, matplotlib, tqdm), so the
 # package does not import it; the local servers are reached through EmbeddedDynamo and testing.
 LOADGEN = "aiodynamo_patterns.loadgen"
-LOCAL_ONLY = "aiodynamo_patterns.local.dynalite"
+LOCAL_ONLY = ("aiodynamo_patterns.local.dynalite", "aiodynamo_patterns.local.dynamodb_local")
 CORE_MODULES = [
     m
     for m in MODULES
-    if not m.__name__.startswith((TESTING, LOADGEN, LOCAL_ONLY)) and m.__name__ not in INTERNAL
+    if not m.__name__.startswith((TESTING, LOADGEN, *LOCAL_ONLY)) and m.__name__ not in INTERNAL
 ]
 
 
@@ -182,6 +191,9 @@ PUBLIC_PATHS = [
     ("aiodynamo_patterns.testing", "Dynalite"),
     ("aiodynamo_patterns.testing", "DynaliteError"),
     ("aiodynamo_patterns.testing", "DYNALITE_VERSION"),
+    ("aiodynamo_patterns.testing", "DynamoDBLocal"),
+    ("aiodynamo_patterns.testing", "DynamoDBLocalError"),
+    ("aiodynamo_patterns.testing", "DYNAMODB_LOCAL_VERSION"),
     ("aiodynamo_patterns.testing.pytest_plugin", "pytest_addoption"),
     ("aiodynamo_patterns.testing.virtual_time", "__name__"),
     ("aiodynamo_patterns.cli", "main"),

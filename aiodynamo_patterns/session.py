@@ -93,6 +93,37 @@ def _configuration_error(exc: Exception) -> Exception:
     return configuration_error(exc) or exc
 
 
+def _chosen_config(given: SessionConfig, config: object) -> SessionConfig:
+    """``config`` when passed (then no individual setting may be), else the settings given."""
+    if config is None:
+        return given
+    if not isinstance(config, SessionConfig):
+        raise ValidationError("must be a SessionConfig or None", field="config")
+    if given != _DEFAULTS:
+        raise ValidationError(
+            "pass either config or the individual settings, not both", field="config"
+        )
+    return config
+
+
+def _client_config(config: SessionConfig, user_agent: str) -> AioConfig:
+    """The aiobotocore client's configuration: pool, timeouts, no retries of its own."""
+    return AioConfig(
+        max_pool_connections=config.max_concurrency,
+        connect_timeout=config.connect_timeout,
+        read_timeout=config.read_timeout,
+        # One attempt, and "legacy" because "standard" mode hands back a response whose
+        # x-amz-crc32 does not match as a success; legacy raises ChecksumError. The
+        # library's retry layer is the only retry policy.
+        retries={"mode": "legacy", "total_max_attempts": 1},
+        # The library builds every request itself and checks it (validation.py) before
+        # sending; botocore's deep walk of the parameters would only cost CPU.
+        parameter_validation=False,
+        # Precomputed: botocore otherwise rebuilds its User-Agent twice per call.
+        user_agent=user_agent,
+    )
+
+
 def _check_collaborators(layers: object, clock: object, metrics: object) -> None:
     if layers is not None and (
         isinstance(layers, str | bytes)
@@ -175,14 +206,7 @@ class DynamoSession:
             retry=retry,
             breaker=breaker,
         )
-        if config is None:
-            config = given
-        elif not isinstance(config, SessionConfig):
-            raise ValidationError("must be a SessionConfig or None", field="config")
-        elif given != _DEFAULTS:
-            raise ValidationError(
-                "pass either config or the individual settings, not both", field="config"
-            )
+        config = _chosen_config(given, config)
         _check_collaborators(layers, clock, metrics)
         #: every setting of the session, frozen
         self.config = config
@@ -199,20 +223,7 @@ class DynamoSession:
             raise
         except Exception as exc:
             raise _configuration_error(exc) from None
-        self._config = AioConfig(
-            max_pool_connections=config.max_concurrency,
-            connect_timeout=config.connect_timeout,
-            read_timeout=config.read_timeout,
-            # One attempt, and "legacy" because "standard" mode hands back a response whose
-            # x-amz-crc32 does not match as a success; legacy raises ChecksumError. The
-            # library's retry layer is the only retry policy.
-            retries={"mode": "legacy", "total_max_attempts": 1},
-            # The library builds every request itself and checks it (validation.py) before
-            # sending; botocore's deep walk of the parameters would only cost CPU.
-            parameter_validation=False,
-            # Precomputed: botocore otherwise rebuilds its User-Agent twice per call.
-            user_agent=self._user_agent,
-        )
+        self._config = _client_config(config, self._user_agent)
         retry, breaker = config.retry, config.breaker
         # Order, outermost first: the caller's layers (metrics, cache, ...), then retry, then
         # the breaker, then _send. Retry loops around the breaker, so an open circuit ends

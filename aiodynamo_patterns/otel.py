@@ -126,6 +126,9 @@ class OpenTelemetryLayer:
         )
         self._clock = clock or SystemClock()
         self._servers: dict[str | None, dict[str, str | int]] = {}
+        self._shapes: dict[
+            tuple[str, str, str | None], tuple[str, dict[str, Any], dict[str, Any]]
+        ] = {}
 
     def _server(self, endpoint: str | None) -> dict[str, str | int]:
         found = self._servers.get(endpoint)
@@ -141,27 +144,40 @@ class OpenTelemetryLayer:
             self._servers[endpoint] = found
         return found
 
-    def _base(self, operation: str, tables: Sequence[str], endpoint: str | None) -> dict[str, Any]:
-        """The low-cardinality attributes shared by the span and the histogram."""
-        attributes: dict[str, Any] = {"db.system.name": DB_SYSTEM, "db.operation.name": operation}
+    def _shape(
+        self, operation: str, tables: Sequence[str], endpoint: str | None
+    ) -> tuple[str, dict[str, Any], dict[str, Any]]:
+        """The span's name, the low-cardinality attributes shared by the span and the histogram,
+        and the span's attributes that come from the call's shape (not its parameters)."""
+        base: dict[str, Any] = {"db.system.name": DB_SYSTEM, "db.operation.name": operation}
         if len(tables) == 1:
-            attributes["db.collection.name"] = tables[0]
-        attributes.update(self._server(endpoint))
-        return attributes
+            base["db.collection.name"] = tables[0]
+        base.update(self._server(endpoint))
+        span = dict(base)
+        if tables:
+            span["aws.dynamodb.table_names"] = list(tables)
+        name = f"{operation} {tables[0]}" if len(tables) == 1 else operation
+        return name, base, span
+
+    def _describe(self, request: Request) -> tuple[str, dict[str, Any], dict[str, Any]]:
+        table = request.table
+        if table is None:  # several tables or none: rare, not worth a cache entry
+            return self._shape(request.operation, _table_names(request), request.endpoint)
+        # one entry per operation, table and endpoint: bounded like the metrics series
+        key = (request.operation, table, request.endpoint)
+        found = self._shapes.get(key)
+        if found is None:
+            found = self._shapes[key] = self._shape(request.operation, [table], request.endpoint)
+        return found
 
     async def __call__(self, request: Request, call_next: Call) -> Result:
-        operation = request.operation
-        tables = _table_names(request)
-        base = self._base(operation, tables, request.endpoint)
-        attributes = dict(base)
-        if tables:
-            attributes["aws.dynamodb.table_names"] = tables
+        name, base, shape = self._describe(request)
+        attributes = dict(shape)
         params = request.params
-        for name, key in _PARAMETERS:
-            value = params.get(name)
+        for parameter, key in _PARAMETERS:
+            value = params.get(parameter)
             if value is not None:
                 attributes[key] = value
-        name = f"{operation} {tables[0]}" if len(tables) == 1 else operation
         started = request.started_at(self._clock)
         with self._tracer.start_as_current_span(
             name,

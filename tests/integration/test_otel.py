@@ -20,6 +20,7 @@ from aiodynamo_patterns import CachedRepository, DynamoSession, Repository, Tabl
 from aiodynamo_patterns.otel import OpenTelemetryLayer
 from aiodynamo_patterns.session import SessionMode
 from aiodynamo_patterns.tables import PRODUCT_GSI
+from aiodynamo_patterns.testing import Fault, FaultProxy, ManualClock
 
 SECRET = "v4lue-never-traced"
 
@@ -168,3 +169,34 @@ async def test_cache_fetches_nest_under_the_caller_that_started_them(
     assert fetch.parent.span_id == outcome["miss"].context.span_id
     assert fetch.context.trace_id == by_name["first"].context.trace_id
     await CachedRepository.of(cached).aclose()
+
+
+async def test_throttled_attempts_on_the_wire_are_retry_events_of_one_span(
+    ddb_endpoint: str,
+    ddb_credentials: dict[str, Any],
+    ddb_session_mode: SessionMode,
+    table: str,
+    telemetry: Telemetry,
+) -> None:
+    """Two throttled answers through the fault proxy, then a success: one span, two retry events."""
+    async with (
+        FaultProxy(ddb_endpoint) as proxy,
+        DynamoSession(
+            endpoint_url=proxy.url, mode=ddb_session_mode, clock=ManualClock(), **ddb_credentials
+        ) as session,
+    ):
+        session.add_layer(telemetry.layer(session))
+        proxy.script([Fault.THROTTLE, Fault.THROTTLE])
+
+        await Repository(session, table).get_item({"PK": "p", "SK": "s"})
+
+    [span] = telemetry.client_spans()
+    assert [e.name for e in span.events] == ["retry", "retry"]
+    events = [dict(e.attributes or {}) for e in span.events]
+    assert [e["aiodynamo.attempt"] for e in events] == [1, 2]
+    assert {e["error.type"] for e in events} == {"ProvisionedThroughputExceededException"}
+    assert all(isinstance(e["aiodynamo.delay_s"], float) for e in events)
+    found = attributes(span)
+    assert found["aiodynamo.attempts"] == 3
+    assert found["server.port"] == urlsplit(proxy.url).port
+    assert "error.type" not in found

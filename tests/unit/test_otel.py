@@ -20,7 +20,7 @@ from aiodynamo_patterns import CircuitOpen, ServiceUnavailable, Throttled, Valid
 from aiodynamo_patterns.layers.breaker import BreakerConfig, BreakerLayer
 from aiodynamo_patterns.layers.retry import RetryLayer, RetryPolicy
 from aiodynamo_patterns.otel import DURATION_BUCKETS, OpenTelemetryLayer
-from aiodynamo_patterns.pipeline import Layer, Request, compose
+from aiodynamo_patterns.pipeline import CALL_OBSERVER, Call, Layer, Request, Result, compose, report
 from aiodynamo_patterns.testing import ManualClock, ScriptedCall
 
 SECRET = "s3cr3t-value"
@@ -271,3 +271,37 @@ def test_without_the_extra_the_import_error_names_it() -> None:
     assert done.returncode == 0, done.stderr
     assert "'otel' extra" in done.stdout
     assert "aiodynamo-patterns[otel]" in done.stdout
+
+
+async def test_a_transaction_span_lists_the_tables_of_its_items(telemetry: Telemetry) -> None:
+    """TransactWriteItems over two tables names both in aws.dynamodb.table_names, no values."""
+    call = compose([layer_of(telemetry, ManualClock())], ScriptedCall())
+    put = {"Put": {"TableName": "Orders", "Item": {"PK": {"S": SECRET}}}}
+    check = {"ConditionCheck": {"TableName": "Stock", "Key": {"PK": {"S": SECRET}}}}
+
+    await call(Request("TransactWriteItems", {"TransactItems": [put, check]}, False))
+
+    [span] = telemetry.finished()
+    assert span.name == "TransactWriteItems"
+    assert dict(span.attributes or {})["aws.dynamodb.table_names"] == ("Orders", "Stock")
+    assert SECRET not in everything_said(span)
+
+
+async def test_the_call_observer_is_gone_once_the_call_ends(telemetry: Telemetry) -> None:
+    """Layers below see the span's observer during the call; after it, report() reaches nobody."""
+    seen: list[object] = []
+
+    class Peek:
+        async def __call__(self, request: Request, call_next: Call) -> Result:
+            seen.append(CALL_OBSERVER.get())
+            return await call_next(request)
+
+    call = compose([layer_of(telemetry, ManualClock()), Peek()], ScriptedCall())
+
+    await call(get_item())
+    report("retry", {"aiodynamo.attempt": 1})  # outside any call: dropped, no error
+
+    assert seen[0] is not None
+    assert CALL_OBSERVER.get() is None
+    [span] = telemetry.finished()
+    assert not span.events

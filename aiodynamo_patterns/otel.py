@@ -29,6 +29,7 @@ Needs the ``otel`` extra (``opentelemetry-api``); ``import aiodynamo_patterns`` 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -50,6 +51,8 @@ from .metrics.collector import consumed_capacity
 from .pipeline import CALL_OBSERVER, Call, Request, Result
 
 __all__ = ["DURATION_BUCKETS", "OpenTelemetryLayer"]
+
+logger = logging.getLogger("aiodynamo_patterns")
 
 #: the bucket boundaries the database semantic conventions advise for the duration histogram
 DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)
@@ -96,6 +99,15 @@ def _capacity(consumed: Any) -> list[str]:
 
 def _error_type(exc: BaseException) -> str:
     return exc.code if isinstance(exc, DynamoError) else type(exc).__qualname__
+
+
+def _failed(span: trace.Span, exc: BaseException, error: str) -> None:
+    """Mark ``span`` failed: the error's code and request id, never its message (a server may
+    quote values in it)."""
+    span.set_attribute("error.type", error)
+    if isinstance(exc, DynamoError) and exc.request_id:
+        span.set_attribute("aws.request_id", exc.request_id)
+    span.set_status(Status(StatusCode.ERROR, error))
 
 
 class OpenTelemetryLayer:
@@ -192,18 +204,18 @@ class OpenTelemetryLayer:
             except BaseException as exc:
                 error = _error_type(exc)
                 if span.is_recording():
-                    span.set_attribute("error.type", error)
+                    _failed(span, exc, error)
                     span.set_attribute("aiodynamo.attempts", request.attempt + 1)
-                    if isinstance(exc, DynamoError) and exc.request_id:
-                        span.set_attribute("aws.request_id", exc.request_id)
-                    span.set_status(Status(StatusCode.ERROR, error))
                 self._measure(base, started, error)
                 raise
             finally:
                 if token is not None:
                     CALL_OBSERVER.reset(token)
             if span.is_recording():
-                self._describe_result(span, request, result)
+                try:
+                    self._describe_result(span, request, result)
+                except Exception:  # observing must never change the outcome of the call
+                    logger.exception("tracing could not describe %s", request.operation)
             self._measure(base, started, None)
             return result
 
@@ -224,7 +236,10 @@ class OpenTelemetryLayer:
 
     def _measure(self, base: Mapping[str, Any], started: float, error: str | None) -> None:
         attributes = base if error is None else {**base, "error.type": error}
-        self._duration.record(max(0.0, self._clock.now() - started), attributes)
+        try:
+            self._duration.record(max(0.0, self._clock.now() - started), attributes)
+        except Exception:  # observing must never change the outcome of the call
+            logger.exception("tracing could not record a duration")
 
     @contextmanager
     def cache_lookup(self, operation: str, table: str) -> Iterator[Callable[[str], None]]:
@@ -236,13 +251,21 @@ class OpenTelemetryLayer:
             "aws.dynamodb.table_names": [table],
         }
         with self._tracer.start_as_current_span(
-            f"{operation} {table}", kind=SpanKind.INTERNAL, attributes=attributes
+            f"{operation} {table}",
+            kind=SpanKind.INTERNAL,
+            attributes=attributes,
+            record_exception=False,
+            set_status_on_exception=False,
         ) as span:
 
             def note(outcome: str) -> None:
                 span.set_attribute("aiodynamo.cache.result", outcome)
 
-            yield note
+            try:
+                yield note
+            except BaseException as exc:
+                _failed(span, exc, _error_type(exc))
+                raise
 
     def __repr__(self) -> str:
         return "<OpenTelemetryLayer>"

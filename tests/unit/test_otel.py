@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from opentelemetry.metrics import NoOpHistogram, NoOpMeter, NoOpMeterProvider
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -305,3 +306,44 @@ async def test_the_call_observer_is_gone_once_the_call_ends(telemetry: Telemetry
     assert CALL_OBSERVER.get() is None
     [span] = telemetry.finished()
     assert not span.events
+
+
+async def test_a_failed_lookup_marks_its_cache_span_without_the_message(
+    telemetry: Telemetry,
+) -> None:
+    """An error inside a cache lookup ends its span with error.type, no exception event."""
+    layer = layer_of(telemetry, ManualClock())
+
+    with pytest.raises(ValidationError), layer.cache_lookup("GetItem", "Orders"):
+        raise ValidationError(f"bad {SECRET}", operation="GetItem")
+
+    [span] = telemetry.finished()
+    assert dict(span.attributes or {})["error.type"] == "ValidationException"
+    assert span.status.status_code is StatusCode.ERROR
+    assert SECRET not in everything_said(span)
+
+
+class _BrokenHistogram(NoOpHistogram):
+    def record(self, *args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("exporter bug")
+
+
+class _BrokenMeter(NoOpMeter):
+    def create_histogram(self, name: str, *args: Any, **kwargs: Any) -> NoOpHistogram:
+        return _BrokenHistogram(name)
+
+
+class _BrokenMeterProvider(NoOpMeterProvider):
+    def get_meter(self, name: str, *args: Any, **kwargs: Any) -> NoOpMeter:
+        return _BrokenMeter(name)
+
+
+async def test_a_failing_meter_never_changes_the_call(
+    telemetry: Telemetry, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A histogram that raises is logged; the caller still gets the answer."""
+    layer = OpenTelemetryLayer(telemetry.tracer_provider, _BrokenMeterProvider())
+    call = compose([layer], ScriptedCall([{"Item": {}}]))
+
+    assert await call(get_item()) == {"Item": {}}
+    assert "could not record a duration" in caplog.text

@@ -50,6 +50,7 @@ bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	$(PY) benchmarks/bench_get_item.py
 	$(PY) benchmarks/bench_layers.py
+	$(PY) benchmarks/bench_otel.py
 
 clean:
 	rm -rf $(VENV) $(OLD_VENV) .cache .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -13,28 +13,33 @@ unknown outcome is safe (``idempotent``): the retry layer needs that and only th
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from .clock import Clock
 
 __all__ = [
+    "CALL_OBSERVER",
     "CAPACITY_OPERATIONS",
     "DATA_PLANE_OPERATIONS",
     "READ_OPERATIONS",
     "PROTOCOL_STEP",
     "TABLE_OPERATIONS",
     "WRITE_OPERATIONS",
+    "CacheObserver",
     "Call",
     "Layer",
     "Request",
     "Result",
     "compose",
     "is_read",
+    "observe_lookup",
+    "report",
 ]
 
 Result = dict[str, Any]
@@ -98,6 +103,8 @@ class Request:
     attempt: int = 0
     #: free-form annotations layers may leave for each other (e.g. "cache": "hit")
     notes: dict[str, Any] = field(default_factory=dict)
+    #: the endpoint the session sends to (its URL), for observers; None when not known
+    endpoint: str | None = None
     _table: str | None = field(default=None, init=False, repr=False, compare=False)
     _table_known: bool = field(default=False, init=False, repr=False, compare=False)
     _started: float = field(default=0.0, init=False, repr=False, compare=False)
@@ -140,3 +147,69 @@ def compose(layers: Sequence[Layer], innermost: Call) -> Call:
     for layer in reversed(layers):
         call = partial(layer, call_next=call)
     return call
+
+
+EventAttributes = Mapping[str, str | int | float | bool]
+
+#: The observer of the logical call running in this context: set by a tracing layer around the
+#: rest of the pipeline, told by the layers below what happens inside the call (:func:`report`).
+#: A layer reports without knowing who listens; nobody listening costs one lookup.
+CALL_OBSERVER: ContextVar[Callable[[str, EventAttributes], None] | None] = ContextVar(
+    "aiodynamo_patterns_call_observer", default=None
+)
+
+
+def report(event: str, attributes: EventAttributes) -> None:
+    """Tell the observer of the current call, if any, that ``event`` happened inside it (a retry
+    and its backoff, a refusal by an open circuit). Attributes never carry item or key values."""
+    observer = CALL_OBSERVER.get()
+    if observer is not None:
+        observer(event, attributes)
+
+
+@runtime_checkable
+class CacheObserver(Protocol):
+    """A session layer that also wants the reads a cache answers before the session is reached
+    (a :class:`~aiodynamo_patterns.CachedRepository`'s view asks the session's layers for it).
+
+    ``cache_lookup`` wraps one lookup (and the fetch it may start); the view calls what it
+    yields once with the outcome: ``"hit"``, ``"miss"``, ``"coalesced"`` or ``"bypassed"``.
+    """
+
+    def cache_lookup(
+        self, operation: str, table: str
+    ) -> AbstractContextManager[Callable[[str], None]]: ...
+
+
+def _ignore(outcome: str) -> None:
+    pass
+
+
+def observe_lookup(
+    layers: Sequence[object], operation: str, table: str
+) -> AbstractContextManager[Callable[[str], None]]:
+    """The :class:`CacheObserver` layers among ``layers`` around one cache lookup, as one context
+    manager yielding the function that tells them its outcome (nothing to do without any)."""
+    observers = [
+        lookup for layer in layers if (lookup := getattr(layer, "cache_lookup", None)) is not None
+    ]
+    if not observers:
+        return nullcontext(_ignore)
+    if len(observers) == 1:
+        found: AbstractContextManager[Callable[[str], None]] = observers[0](operation, table)
+        return found
+    return _all_of([observer(operation, table) for observer in observers])
+
+
+@contextmanager
+def _all_of(
+    managers: list[AbstractContextManager[Callable[[str], None]]],
+) -> Iterator[Callable[[str], None]]:
+    with ExitStack() as stack:
+        notes = [stack.enter_context(manager) for manager in managers]
+
+        def note(outcome: str) -> None:
+            for each in notes:
+                each(outcome)
+
+        yield note

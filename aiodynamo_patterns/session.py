@@ -241,6 +241,7 @@ class DynamoSession:
         self._state = _State.UNOPENED
         self._stack: AsyncExitStack | None = None
         self._client: DynamoDBClient | None = None
+        self._endpoint: str | None = None  # the resolved endpoint URL, told to each Request
         self._slots = RequestPool(
             config.max_concurrency, acquire_timeout=config.acquire_timeout, clock=self.clock
         )
@@ -284,7 +285,7 @@ class DynamoSession:
                     config=self._config,
                 )
             )
-            self._client = client
+            self._client, self._endpoint = client, client.meta.endpoint_url
             self._checker = ParamsChecker(client.meta.service_model)
             if self.mode == "fast":
                 self._fast = await FastPath.open(client, self._user_agent, self._via_botocore)
@@ -387,7 +388,7 @@ class DynamoSession:
             self.check_loop(operation)
         if idempotent is None:
             idempotent = is_read(operation)
-        return await self._call(Request(operation, params, idempotent))
+        return await self._call(Request(operation, params, idempotent, endpoint=self._endpoint))
 
     def check_loop(self, operation: str | None = None) -> None:
         """Raise :class:`WrongEventLoop` unless running on the loop that opened the session.

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 from ..clock import Clock
 from ..errors import CircuitOpen, DynamoError, ServiceUnavailable, TransportError, ValidationError
-from ..pipeline import Call, Request, Result
+from ..pipeline import Call, Request, Result, report
 
 __all__ = [
     "REPEAT_MEMORY_SECONDS",
@@ -430,6 +430,10 @@ class BreakerLayer:
                 max(0.0, snap.opened_at + self.config.reset_timeout - self.clock.now())
                 if snap.opened_at is not None
                 else 0.0
+            )
+            report(
+                "circuit_open",
+                {"aiodynamo.circuit": breaker.name, "aiodynamo.retry_in_s": retry_in},
             )
             raise CircuitOpen(
                 f"circuit {breaker.name} is {snap.state.value}: failing fast "

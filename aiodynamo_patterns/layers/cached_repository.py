@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar, cast
 from ..clock import Clock
 from ..errors import ValidationError
 from ..keys import canonical
-from ..pipeline import WRITE_OPERATIONS, Call, Request, Result, is_read
+from ..pipeline import WRITE_OPERATIONS, Call, Request, Result, is_read, observe_lookup
 from ..repository import Repository
 from .cache import WHOLE_ITEM, CacheStats, ItemKey, ReadCache, WireItem
 
@@ -227,17 +227,24 @@ class _CachingSession:
             item: WireItem | None = response.get("Item")
             return item
 
-        outcome = await self._cache.get(self._table, key, projection, fetch)
+        with observe_lookup(self._session.layers, "GetItem", self._table) as note:
+            outcome = await self._cache.get(self._table, key, projection, fetch)
+            note(outcome.source)
         self._record(record, outcome.source == "hit", started)
         # The repository only reads the wire item (item_from_wire builds new objects), so the
         # cached dict is handed out as it is.
         return {"Item": outcome.value} if outcome.value is not None else {}
 
     async def _batch_get(self, params: dict[str, Any]) -> Result:
+        with observe_lookup(self._session.layers, "BatchGetItem", self._table) as note:
+            return await self._batch_lookup(params, note)
+
+    async def _batch_lookup(self, params: dict[str, Any], note: Callable[[str], None]) -> Result:
         table = self._table
         request: dict[str, Any] = params["RequestItems"][table]
         if request.get("ConsistentRead"):
             self._cache.count_bypassed(len(request.get("Keys", [])))
+            note("bypassed")
             return await self._session.call("BatchGetItem", params)
         record = self._recorder()
         started = self._session.clock.now() if record is not None else 0.0
@@ -260,6 +267,7 @@ class _CachingSession:
             else:
                 missing[key] = wire_key
         hits = len(request["Keys"]) - len(joined) - len(missing)
+        note("miss" if missing else "coalesced" if joined else "hit")
         if hits:
             self._record(record, True, started, hits)
         unprocessed: dict[str, Any] = {}

@@ -46,7 +46,7 @@ from ..errors import (
     TransportError,
     ValidationError,
 )
-from ..pipeline import Call, Request, Result
+from ..pipeline import Call, Request, Result, report
 from .backoff import Backoff
 
 __all__ = [
@@ -208,6 +208,14 @@ class RetryLayer:
                     attempt + 1,
                     exc.code,
                     delay,
+                )
+                report(
+                    "retry",
+                    {
+                        "aiodynamo.attempt": attempt + 1,
+                        "error.type": exc.code,
+                        "aiodynamo.delay_s": delay,
+                    },
                 )
                 await self.clock.sleep(delay)
                 attempt += 1

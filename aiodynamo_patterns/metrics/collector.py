@@ -67,6 +67,7 @@ __all__ = [
     "OperationSeries",
     "MetricsCollector",
     "MetricsLayer",
+    "consumed_capacity",
 ]
 
 logger = logging.getLogger("aiodynamo_patterns")
@@ -173,6 +174,12 @@ class AttemptProbe:
         if consumed:
             notes[_CAPACITY] = consumed
         return result
+
+
+def consumed_capacity(request: Request, result: Result) -> Any:
+    """The ``ConsumedCapacity`` of a finished call, for observers outside the metrics layer:
+    what the session's attempt probe took off the answer, or the answer's own."""
+    return request.notes.get(_CAPACITY) or result.get("ConsumedCapacity")
 
 
 Listener = Callable[[CallRecord], None]

@@ -60,6 +60,7 @@ MODULE_LEVEL_ONLY = {
         "CacheSeries",
         "LATENCY_BUCKETS",
         "OperationSeries",
+        "consumed_capacity",
     },
     "aiodynamo_patterns.metrics.series": {
         "CacheSeries",
@@ -71,8 +72,12 @@ MODULE_LEVEL_ONLY = {
     },
     # needs the `prometheus` extra, so it is not imported by the package
     "aiodynamo_patterns.metrics.prometheus": {"DynamoMetricsExporter", "prometheus_text"},
+    # needs the `otel` extra, so it is not imported by the package
+    "aiodynamo_patterns.otel": {"DURATION_BUCKETS", "OpenTelemetryLayer"},
     "aiodynamo_patterns.pipeline": {
+        "CALL_OBSERVER",
         "CAPACITY_OPERATIONS",
+        "CacheObserver",
         "DATA_PLANE_OPERATIONS",
         "PROTOCOL_STEP",
         "READ_OPERATIONS",
@@ -80,6 +85,8 @@ MODULE_LEVEL_ONLY = {
         "WRITE_OPERATIONS",
         "compose",
         "is_read",
+        "observe_lookup",
+        "report",
     },
     "aiodynamo_patterns.pool": {"RequestPool"},
     "aiodynamo_patterns.layers.retry": {"RetryBudget", "is_retryable", "provably_not_executed"},

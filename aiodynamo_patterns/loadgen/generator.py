@@ -221,6 +221,11 @@ class LoadGenerator:
         """The clock time the measured window opens (after warm-up); None before :meth:`run`."""
         return self._measure_start if self._recorder is not None else None
 
+    @property
+    def deadline(self) -> float | None:
+        """The clock time the measured window closes (None for a count-bound run or before)."""
+        return self._deadline
+
     def take_interval(self) -> dict[str, WindowFigures]:
         """Per operation, what completed since the previous call: the live view's figures."""
         return self._recorder.take_window() if self._recorder is not None else {}

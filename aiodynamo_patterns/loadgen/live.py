@@ -112,7 +112,7 @@ def _status(snapshot: IntervalSnapshot) -> str:
 
 
 def _title(snapshot: IntervalSnapshot) -> str:
-    phase = "warm-up" if snapshot.warming_up else f"t={snapshot.elapsed_s:.0f}s"
+    phase = "warm-up" if snapshot.warming_up else f"t={snapshot.elapsed_s:.1f}s"
     return f"{snapshot.label} · {phase} · last {snapshot.interval_s:.1f}s"
 
 
@@ -149,7 +149,7 @@ def render(snapshot: IntervalSnapshot) -> RenderableType:
 
 def format_line(snapshot: IntervalSnapshot) -> str:
     """The same figures as one plain line (no colour, no cursor movement): the non-TTY form."""
-    phase = "warm-up" if snapshot.warming_up else f"t={snapshot.elapsed_s:.0f}s"
+    phase = "warm-up" if snapshot.warming_up else f"t={snapshot.elapsed_s:.1f}s"
     fields = [f"[{snapshot.label} {phase}]"]
     for row in snapshot.operations:
         fields.append(
@@ -214,8 +214,9 @@ class LiveView:
     its clock until cancelled: a ``rich`` Live frame when ``live``, else one line per interval.
 
     Lines go to ``file`` (stderr by default); frames to ``console`` (one on ``file`` by default).
-    Run it as a task beside :meth:`LoadGenerator.run` and cancel it when the run returns; the last
-    frame stays on the terminal.
+    Run it as a task beside :meth:`LoadGenerator.run` and cancel it when the run returns; it ends
+    by itself at the end of a ``duration`` (the last frame covering the rest of the last
+    interval), and the last frame stays on the terminal.
     """
 
     def __init__(
@@ -265,26 +266,32 @@ class LiveView:
             gauges=gauges,
         )
 
-    async def _tick(self) -> None:
-        """Sleep to the next interval boundary, counted from the end of warm-up, so that each
-        measured frame covers one whole interval of the run's own time series."""
+    async def _tick(self) -> bool:
+        """Sleep to the next interval boundary, counted from the end of warm-up (so each measured
+        frame covers one interval of the run's own time series), or to the end of the measured
+        window if that comes first; False once the run is over (its report has what is left)."""
         gen = self.generator
         now = gen.clock.now()
         origin = gen.measure_start
         if origin is None:
             origin = now
+        end = gen.deadline
+        if end is not None and now >= end - 1e-9:
+            return False
         step = gen.interval
         target = origin + (math.floor((now - origin) / step + 1e-9) + 1) * step
+        if end is not None:
+            target = min(target, end)
         await gen.clock.sleep(target - now)
+        return gen.report is None
 
     async def run(self) -> None:
         file = self.file or sys.stderr
         if not self.live:
-            while True:
-                await self._tick()
+            while await self._tick():
                 print(format_line(self.snapshot()), file=file, flush=True)
+            return
         console = self.console or Console(file=file)
         with Live(console=console, auto_refresh=False, transient=False) as live:
-            while True:
-                await self._tick()
+            while await self._tick():
                 live.update(render(self.snapshot()), refresh=True)

@@ -4,6 +4,7 @@ refreshing them once per interval on the generator's (virtual) clock."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 from io import StringIO
 
@@ -55,7 +56,7 @@ def test_frame_shows_every_figure_of_the_interval() -> None:
     (throttles, retries) and the pool, retry budget and breaker state."""
     text = _frame(SNAPSHOT)
 
-    assert "asyncio · t=3s · last 1.0s" in text
+    assert "asyncio · t=3.0s · last 1.0s" in text
     get = next(line for line in text.splitlines() if "│ get " in line)
     assert re.search(r"1,234\s+│\s+1\.25\s+│\s+17\.5\s+│\s+2 ", get), get
     update = next(line for line in text.splitlines() if "│ update " in line)
@@ -91,7 +92,7 @@ def test_line_is_one_plain_line_with_the_same_figures() -> None:
     line = format_line(SNAPSHOT)
 
     assert "\n" not in line and "\x1b" not in line
-    assert line.startswith("[asyncio t=3s] | get 1,234 ops/s p50 1.25 p99 17.5 ms err 2 | ")
+    assert line.startswith("[asyncio t=3.0s] | get 1,234 ops/s p50 1.25 p99 17.5 ms err 2 | ")
     assert "GetItem 1,236/s err 2 thr 5 retry 4" in line
     assert "pool 6/16 in flight, 3 waiting" in line and "breaker products open" in line
 
@@ -134,9 +135,9 @@ async def _run_with_view(gen: LoadGenerator, view: LiveView) -> None:
 
 
 def test_driver_prints_one_line_per_interval_from_the_end_of_warm_up() -> None:
-    """Lines mode prints one line per interval boundary (warm-up marked), each with that
-    interval's own rate: 2 workers of 10 ms ops make 200 ops/s (give or take the completions
-    landing exactly on a boundary)."""
+    """Lines mode prints one line per interval boundary (warm-up marked) and one for the rest of
+    the window, each with its own rate: 2 workers of 10 ms ops make 200 ops/s (give or take the
+    completions landing exactly on a boundary); nothing after the window closes."""
     clock = LoopClock()
     gen = _generator(clock, warmup=0.5)
     out = StringIO()
@@ -149,9 +150,10 @@ def test_driver_prints_one_line_per_interval_from_the_end_of_warm_up() -> None:
     lines = out.getvalue().splitlines()
     assert [line.split("]")[0] for line in lines] == [
         "[asyncio warm-up",
-        "[asyncio t=1s",
-        "[asyncio t=2s",
-        "[asyncio t=3s",
+        "[asyncio t=1.0s",
+        "[asyncio t=2.0s",
+        "[asyncio t=3.0s",
+        "[asyncio t=3.5s",
     ]
     assert "op " not in lines[0]  # warm-up operations are not recorded
     for line in lines[1:]:
@@ -161,7 +163,8 @@ def test_driver_prints_one_line_per_interval_from_the_end_of_warm_up() -> None:
 
 
 def test_driver_refreshes_a_live_frame_once_per_interval() -> None:
-    """Live mode writes one frame per interval to a terminal console, and no plain lines."""
+    """Live mode writes one frame per interval (and one for the rest of the window) to a terminal
+    console, and no plain lines."""
     clock = LoopClock()
     gen = _generator(clock)
     buffer = StringIO()
@@ -173,7 +176,10 @@ def test_driver_refreshes_a_live_frame_once_per_interval() -> None:
     run_virtual(main())
 
     text = buffer.getvalue()
-    titles = re.findall(r"asyncio · t=(\d)s · last 1\.0s", text)
-    assert titles[:3] == ["1", "2", "3"]
+    # Live draws the last frame once more as it stops: consecutive repeats are one frame
+    titles = [
+        t for t, _ in itertools.groupby(re.findall(r"asyncio · t=([\d.]+)s · last ([\d.]+)s", text))
+    ]
+    assert titles == [("1.0", "1.0"), ("2.0", "1.0"), ("3.0", "1.0"), ("3.5", "0.5")]
     assert "\x1b[" in text  # cursor movement between frames: a terminal's live display
     assert "[asyncio t=" not in text

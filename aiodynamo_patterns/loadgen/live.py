@@ -237,14 +237,17 @@ class LiveView:
         if self._deltas is not None:
             self._deltas.take(0.0)  # the baseline: what ran before (the data-set load) is not shown
 
-    def snapshot(self) -> IntervalSnapshot:
-        """Take the figures of the interval that ends now (each call starts the next one)."""
+    def snapshot(self, boundary: float | None = None) -> IntervalSnapshot:
+        """Take the figures of the interval that ends now (each call starts the next one); the
+        frame is labelled with ``boundary``, the clock time it stands for, when given (a tick
+        wakes a little after it on a busy loop), else with now."""
         gen = self.generator
         now = gen.clock.now()
         span = max(now - self._last, 1e-9)
         self._last = now
         start = gen.measure_start
         began = now - span
+        stamp = now if boundary is None else boundary
         operations = tuple(
             OperationRow(name, f.ops / span, f.p50_ms, f.p99_ms, f.errors)
             for name, f in sorted(gen.take_interval().items())
@@ -256,7 +259,7 @@ class LiveView:
             gauges = self._deltas.gauges()
         return IntervalSnapshot(
             label=gen.label,
-            elapsed_s=now - start if start is not None else -1.0,
+            elapsed_s=(stamp - start) if start is not None else -1.0,
             interval_s=span,
             # a millisecond of slack: a tick wakes a little after its boundary, never before
             warming_up=start is None or began < start - 1e-3,
@@ -266,10 +269,11 @@ class LiveView:
             gauges=gauges,
         )
 
-    async def _tick(self) -> bool:
+    async def _tick(self) -> float | None:
         """Sleep to the next interval boundary, counted from the end of warm-up (so each measured
         frame covers one interval of the run's own time series), or to the end of the measured
-        window if that comes first; False once the run is over (its report has what is left)."""
+        window if that comes first, and return it; None once the run is over (its report has
+        what is left)."""
         gen = self.generator
         now = gen.clock.now()
         origin = gen.measure_start
@@ -277,21 +281,21 @@ class LiveView:
             origin = now
         end = gen.deadline
         if end is not None and now >= end - 1e-9:
-            return False
+            return None
         step = gen.interval
         target = origin + (math.floor((now - origin) / step + 1e-9) + 1) * step
         if end is not None:
             target = min(target, end)
         await gen.clock.sleep(target - now)
-        return gen.report is None
+        return target if gen.report is None else None
 
     async def run(self) -> None:
         file = self.file or sys.stderr
         if not self.live:
-            while await self._tick():
-                print(format_line(self.snapshot()), file=file, flush=True)
+            while (boundary := await self._tick()) is not None:
+                print(format_line(self.snapshot(boundary)), file=file, flush=True)
             return
         console = self.console or Console(file=file)
         with Live(console=console, auto_refresh=False, transient=False) as live:
-            while await self._tick():
-                live.update(render(self.snapshot()), refresh=True)
+            while (boundary := await self._tick()) is not None:
+                live.update(render(self.snapshot(boundary)), refresh=True)

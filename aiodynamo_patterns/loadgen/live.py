@@ -46,12 +46,13 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class OperationRow:
-    """One workload operation over the last interval (latency corrected, in milliseconds)."""
+    """One workload operation over the last interval (latency corrected, in milliseconds; None
+    when nothing completed in it, e.g. every call of that operation stuck)."""
 
     name: str
     ops_per_s: float
-    p50_ms: float
-    p99_ms: float
+    p50_ms: float | None
+    p99_ms: float | None
     errors: int
 
 
@@ -95,7 +96,9 @@ class IntervalSnapshot:
     gauges: Gauges | None = None
 
 
-def _ms(value: float) -> str:
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "-"
     return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
 
 
@@ -234,6 +237,7 @@ class LiveView:
         self.console = console
         self._deltas = SessionDeltas(session) if session is not None else None
         self._last = generator.clock.now()
+        self._seen: set[str] = set()
         if self._deltas is not None:
             self._deltas.take(0.0)  # the baseline: what ran before (the data-set load) is not shown
 
@@ -248,9 +252,13 @@ class LiveView:
         start = gen.measure_start
         began = now - span
         stamp = now if boundary is None else boundary
+        window = gen.take_interval()
+        self._seen.update(window)
         operations = tuple(
             OperationRow(name, f.ops / span, f.p50_ms, f.p99_ms, f.errors)
-            for name, f in sorted(gen.take_interval().items())
+            if (f := window.get(name)) is not None
+            else OperationRow(name, 0.0, None, None, 0)  # seen before, nothing completed now
+            for name in sorted(self._seen)
         )
         gauges: Gauges | None = None
         calls: tuple[CallRow, ...] = ()

@@ -193,9 +193,11 @@ class Recorder:
                 "ops_per_s": round(b.ops / span, 1),
                 "errors": b.errors,
             }
+            # an interval in which nothing started (every worker stuck) has no percentiles:
+            # hdrh's dict is empty then, so read it with a default
             values = b.hist.get_percentile_to_value_dict([50.0, 90.0, 99.0])
             for p in (50.0, 90.0, 99.0):
-                row[f"p{_pct(p)}_ms"] = round(values[p] / 1000, 3)
+                row[f"p{_pct(p)}_ms"] = round(values.get(p, 0) / 1000, 3)
             row["max_ms"] = round(b.hist.get_max_value() / 1000, 3)
             out.append(row)
         return out

@@ -183,3 +183,36 @@ def test_driver_refreshes_a_live_frame_once_per_interval() -> None:
     assert titles == [("1.0", "1.0"), ("2.0", "1.0"), ("3.0", "1.0"), ("3.5", "0.5")]
     assert "\x1b[" in text  # cursor movement between frames: a terminal's live display
     assert "[asyncio t=" not in text
+
+
+def test_an_operation_with_nothing_completed_stays_on_the_frame_at_zero() -> None:
+    """An operation seen once but with no completion in an interval (every worker stuck in
+    another) still has its row, at 0 ops/s and no percentiles, instead of vanishing; and the
+    report of a run with an interval in which nothing started is still built."""
+    clock = LoopClock()
+    calls = [0]
+
+    async def quick() -> None:
+        await clock.sleep(0.01)
+
+    async def sticks_after_the_first() -> None:
+        calls[0] += 1
+        await clock.sleep(0.01 if calls[0] == 1 else 2.0)
+
+    gen = LoadGenerator(
+        {"quick": quick, "sticky": sticks_after_the_first}, {"quick": 1, "sticky": 1},
+        concurrency=4, duration=3.0, interval=1.0, seed=1, clock=clock, progress=False,
+    )  # fmt: skip
+    out = StringIO()
+
+    async def main() -> None:
+        await _run_with_view(gen, LiveView(gen, live=False, file=out))
+
+    run_virtual(main())
+
+    assert gen.report is not None and len(gen.report.series) == 3
+    lines = out.getvalue().splitlines()
+    assert "| quick 6 ops/s p50 10.0 p99 10.0 ms err 0 |" in lines[0], lines[0]
+    # every worker is stuck in sticky through the second interval: quick completes nothing
+    assert "| quick 0 ops/s p50 - p99 - ms err 0 |" in lines[1], lines[1]
+    assert "| sticky 1 ops/s p50 2007.0 p99 2007.0 ms err 0 |" in lines[1], lines[1]

@@ -22,6 +22,7 @@ from aiodynamo_patterns.loadgen.live import (
     render,
 )
 from aiodynamo_patterns.loadgen.report import Recorder
+from aiodynamo_patterns.testing import ManualClock
 from aiodynamo_patterns.testing.virtual_time import LoopClock, run_virtual
 
 SNAPSHOT = IntervalSnapshot(
@@ -115,7 +116,7 @@ def test_recorder_window_holds_what_completed_since_the_last_take() -> None:
     assert recorder.corrected.get_total_count() == 101  # the run's own figures are untouched
 
 
-def _generator(clock: LoopClock, *, warmup: float = 0.0) -> LoadGenerator:
+def _generator(clock: LoopClock | ManualClock, *, warmup: float = 0.0) -> LoadGenerator:
     async def ten_ms() -> None:
         await clock.sleep(0.01)
 
@@ -216,3 +217,38 @@ def test_an_operation_with_nothing_completed_stays_on_the_frame_at_zero() -> Non
     # every worker is stuck in sticky through the second interval: quick completes nothing
     assert "| quick 0 ops/s p50 - p99 - ms err 0 |" in lines[1], lines[1]
     assert "| sticky 1 ops/s p50 2007.0 p99 2007.0 ms err 0 |" in lines[1], lines[1]
+
+
+@pytest.mark.parametrize(
+    ("quiet", "no_live", "stdout_tty", "stderr_tty", "expected"),
+    [
+        (False, False, True, True, "live"),
+        (False, False, False, True, "lines"),  # the report redirected to a file
+        (False, False, True, False, "lines"),
+        (False, True, True, True, "lines"),
+        (True, False, True, True, None),
+        (True, True, False, False, None),
+    ],
+)
+def test_cli_picks_frames_only_when_both_streams_are_terminals(
+    monkeypatch: pytest.MonkeyPatch,
+    quiet: bool,
+    no_live: bool,
+    stdout_tty: bool,
+    stderr_tty: bool,
+    expected: str | None,
+) -> None:
+    """`load` draws frames only when stdout and stderr are both terminals and --no-live is not
+    given, prints lines otherwise, and neither with --quiet."""
+    import argparse
+    import sys
+
+    from aiodynamo_patterns.loadgen import cli
+
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: stdout_tty)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: stderr_tty)
+    args = argparse.Namespace(quiet=quiet, no_live=no_live)
+
+    view = cli._live_view(args, _generator(ManualClock()), None)
+
+    assert (None if view is None else ("live" if view.live else "lines")) == expected

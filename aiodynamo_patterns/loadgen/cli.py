@@ -5,6 +5,10 @@ the same workload the classic way (``--threads``: boto3 in a thread pool) right 
 prints the reports side by side; ``--json`` and ``--plot`` write them to files. The first Ctrl-C
 stops the run and still reports; a second one cancels it.
 
+While it runs, a terminal shows a live view refreshed each --interval (per operation ops/s,
+p50/p99, errors; per DynamoDB call throttles and retries; pool, retry budget, breakers); when
+stdout or stderr is not a terminal, or with --no-live, one plain line per interval on stderr.
+
 Without --endpoint-url it starts a local server (--backend: moto by default, which applies one
 request at a time, so its ceiling of a few hundred ops/s is moto's, not DynamoDB's; dynalite or
 dynamodb-local). The endpoint measured is printed first and recorded in the JSON report.
@@ -30,6 +34,7 @@ from .workload import ProductWorkload, ThreadWorkload, parse_mix
 
 if TYPE_CHECKING:  # the loadgen extra (hdrhistogram, ...) is imported only when `load` runs
     from .generator import LoadGenerator, Operation
+    from .live import LiveView
     from .report import LoadReport
 
 __all__ = ["add_load_parser", "describe_endpoint", "run_load"]
@@ -100,7 +105,10 @@ def add_load_parser(sub: Any) -> None:
     out.add_argument("--json", dest="json_path", help="write the report(s) as JSON")
     out.add_argument("--plot", dest="plot_path", help="write a PNG of latency and throughput")
     out.add_argument("--interval", type=float, default=1.0, help="time-series bucket seconds")
-    out.add_argument("--quiet", action="store_true", help="no progress bar")
+    out.add_argument(
+        "--no-live", action="store_true", help="one plain line per interval, even on a terminal"
+    )
+    out.add_argument("--quiet", action="store_true", help="no live view or interval lines")
 
 
 def describe_endpoint(url: str, mix: Mapping[str, float], *, backend: str | None) -> dict[str, Any]:
@@ -136,6 +144,7 @@ def describe_endpoint(url: str, mix: Mapping[str, float], *, backend: str | None
 def run_load(args: argparse.Namespace, out: Callable[[str], None] = print) -> int:
     """Run the ``load`` subcommand; returns the exit code."""
     try:
+        from .live import LiveView  # noqa: F401  # rich, needed once the run starts
         from .report import format_table, plot_reports
     except ImportError as exc:
         print(
@@ -185,13 +194,39 @@ def _generator(
         warmup=args.warmup,
         seed=args.seed,
         interval=args.interval,
-        progress=False if args.quiet else None,
+        progress=False,  # the live view (loadgen/live.py) replaces the generator's tqdm bar
         observe=observe,
         label=label,
     )
 
 
-async def _run_with_signals(gen: LoadGenerator) -> LoadReport:
+def _live_view(
+    args: argparse.Namespace, gen: LoadGenerator, session: DynamoSession | None
+) -> LiveView | None:
+    """The view beside the run: None with --quiet; rich's Live only when both stdout and stderr
+    are terminals (a redirected report must not fill with frames), else one line per interval."""
+    if args.quiet:
+        return None
+    from .live import LiveView
+
+    live = not args.no_live and sys.stdout.isatty() and sys.stderr.isatty()
+    return LiveView(gen, session, live=live, file=sys.stderr)
+
+
+async def _run_with_signals(
+    gen: LoadGenerator, args: argparse.Namespace, session: DynamoSession | None = None
+) -> LoadReport:
+    view = _live_view(args, gen, session)
+    viewer = asyncio.create_task(view.run()) if view is not None else None
+    try:
+        return await _run_handling_sigint(gen)
+    finally:
+        if viewer is not None:
+            viewer.cancel()
+            await asyncio.gather(viewer, return_exceptions=True)
+
+
+async def _run_handling_sigint(gen: LoadGenerator) -> LoadReport:
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
 
@@ -254,7 +289,8 @@ async def _run(
         if workload.cached_repo is not None:
             observe["cache"] = workload.cached_repo
         try:
-            reports = [await _run_with_signals(_generator(args, ops, mix, "asyncio", observe))]
+            gen = _generator(args, ops, mix, "asyncio", observe)
+            reports = [await _run_with_signals(gen, args, session)]
         finally:
             if workload.cached_repo is not None:
                 await workload.cached_repo.aclose()
@@ -294,7 +330,7 @@ async def _run_threads(
             return op
 
         ops = {name: in_pool(fn) for name, fn in sync_ops.items()}
-        return await _run_with_signals(_generator(args, ops, mix, "threads", {}))
+        return await _run_with_signals(_generator(args, ops, mix, "threads", {}), args)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         client.close()

@@ -35,7 +35,14 @@ from typing import Any, Literal
 
 from ..clock import Clock, SystemClock
 from ..errors import DynamoError, ValidationError
-from .report import LoadReport, Recorder, latency_summary, layer_figures, new_histogram
+from .report import (
+    LoadReport,
+    Recorder,
+    WindowFigures,
+    latency_summary,
+    layer_figures,
+    new_histogram,
+)
 
 __all__ = ["LoadGenerator", "Operation", "layer_stats"]
 
@@ -208,6 +215,20 @@ class LoadGenerator:
     @property
     def peak_in_flight(self) -> int:
         return self._peak
+
+    @property
+    def measure_start(self) -> float | None:
+        """The clock time the measured window opens (after warm-up); None before :meth:`run`."""
+        return self._measure_start if self._recorder is not None else None
+
+    @property
+    def deadline(self) -> float | None:
+        """The clock time the measured window closes (None for a count-bound run or before)."""
+        return self._deadline
+
+    def take_interval(self) -> dict[str, WindowFigures]:
+        """Per operation, what completed since the previous call: the live view's figures."""
+        return self._recorder.take_window() if self._recorder is not None else {}
 
     def stop(self) -> None:
         """End the run early: no new operations start; those in flight may finish."""

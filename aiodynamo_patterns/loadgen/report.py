@@ -19,7 +19,14 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-__all__ = ["LoadReport", "Recorder", "latency_summary", "new_histogram", "plot_reports"]
+__all__ = [
+    "LoadReport",
+    "Recorder",
+    "WindowFigures",
+    "latency_summary",
+    "new_histogram",
+    "plot_reports",
+]
 
 _HIGHEST_US = 3_600_000_000  # one hour
 PERCENTILES = (50.0, 90.0, 99.0, 99.9)
@@ -60,6 +67,24 @@ class _Bucket:
     hist: HdrHistogram = field(default_factory=lambda: new_histogram(2))
 
 
+@dataclass(frozen=True, slots=True)
+class WindowFigures:
+    """One operation's completions since the last :meth:`Recorder.take_window` (the live view)."""
+
+    ops: int
+    errors: int
+    p50_ms: float
+    p99_ms: float
+
+
+class _Window:
+    __slots__ = ("errors", "hist")
+
+    def __init__(self) -> None:
+        self.errors = 0
+        self.hist = new_histogram(2)
+
+
 class Recorder:
     """Collects every measured operation; one per run (not thread-safe: one per thread)."""
 
@@ -77,6 +102,8 @@ class Recorder:
         self.unstarted = 0
         self.buckets: dict[int, _Bucket] = {}
         self.last_end = start
+        #: per operation, what completed since the last take_window(), whatever its intended start
+        self.window: dict[str, _Window] = {}
 
     def record(
         self, name: str, intended: float, started: float, ended: float, error: str | None
@@ -99,12 +126,32 @@ class Recorder:
             bucket = self.buckets[index] = _Bucket()
         bucket.ops += 1
         bucket.hist.record_value(corrected)
+        window = self.window.get(name)
+        if window is None:
+            window = self.window[name] = _Window()
+        window.hist.record_value(corrected)
         if error is not None:
             self.errors[error] += 1
             self.op_errors[name] += 1
             bucket.errors += 1
+            window.errors += 1
         if ended > self.last_end:
             self.last_end = ended
+
+    def take_window(self) -> dict[str, WindowFigures]:
+        """Per operation, the completions since the previous call (corrected latency), and start
+        a new window: the figures of one live-view interval, from the histograms already kept."""
+        taken, self.window = self.window, {}
+        out: dict[str, WindowFigures] = {}
+        for name, w in taken.items():
+            values = w.hist.get_percentile_to_value_dict([50.0, 99.0])
+            out[name] = WindowFigures(
+                ops=w.hist.get_total_count(),
+                errors=w.errors,
+                p50_ms=round(values[50.0] / 1000, 3),
+                p99_ms=round(values[99.0] / 1000, 3),
+            )
+        return out
 
     def record_unstarted(self, intended: float, now: float) -> None:
         """An operation the schedule asked for that never started: at least this late."""
@@ -146,9 +193,11 @@ class Recorder:
                 "ops_per_s": round(b.ops / span, 1),
                 "errors": b.errors,
             }
+            # an interval in which nothing started (every worker stuck) has no percentiles:
+            # hdrh's dict is empty then, so read it with a default
             values = b.hist.get_percentile_to_value_dict([50.0, 90.0, 99.0])
             for p in (50.0, 90.0, 99.0):
-                row[f"p{_pct(p)}_ms"] = round(values[p] / 1000, 3)
+                row[f"p{_pct(p)}_ms"] = round(values.get(p, 0) / 1000, 3)
             row["max_ms"] = round(b.hist.get_max_value() / 1000, 3)
             out.append(row)
         return out

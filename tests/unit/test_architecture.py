@@ -126,3 +126,10 @@ def test_no_module_is_over_500_lines() -> None:
         if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
     }
     assert long == {}
+
+
+def test_no_two_test_modules_share_a_name() -> None:
+    """tests/unit and tests/integration are not packages: one name twice stops collection."""
+    tests = Path(__file__).parents[1]
+    names = [p.name for p in tests.rglob("test_*.py") if p.parent != tests]
+    assert sorted({n for n in names if names.count(n) > 1}) == []
